@@ -1,0 +1,290 @@
+"""AGGAN — Attention-Guided Generative Adversarial Networks (Tang et al.), and CycleGAN as its configuration
+with the attention parts switched off.
+
+Paper ↔ code names: G_{X→Y} = ``G_xy``, G_{Y→X} = ``G_yx``; D_Y = ``D_y``, D_X = ``D_x``; attention-guided
+D_{YA} = ``D_ya``, D_{XA} = ``D_xa``; attention masks M_y, M_x; content masks R_y, R_x.
+
+Two forms:
+- ``two_domain``: two generators and (2 or 4) discriminators, Eqs. 1–9.
+- ``multi_domain`` (the paper's RaFD setting): one generator conditioned on the target label, a discriminator
+  with StarGAN's domain-classification head, and one attention-guided discriminator.
+
+Switches (Table II ablations): ``attention_generator`` (AG), ``attention_discriminator`` (AD), ``pixel_loss``
+(PL), ``tv_loss`` (AL); plus ``curriculum`` (Eq. 9 vs Eq. 7) and ``lambda_identity`` (CycleGAN's identity loss).
+
+The discriminator loss is not weighted by the curriculum r: Eq. 9 scales the generator's objective; the
+discriminator is trained on its own (halved, Sec. III-D) adversarial loss.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from lightning_modules.base import GANModule
+from lightning_modules.losses import (
+    cycle_loss,
+    discriminator_adv_loss,
+    domain_classification_loss,
+    generator_adv_loss,
+    gradient_penalty,
+    pixel_loss,
+    total_variation,
+)
+from lightning_modules.schedules import step_schedule
+from suite.errors import ConfigError
+
+
+class AGGAN(GANModule):
+    """Attention-guided GAN (and CycleGAN). See the module docstring for the mapping to the paper.
+
+    Args (beyond ``GANModule``'s):
+        generator, discriminator: ``_target_`` configs of the networks (``nets.aggan``).
+        attention_generator: AG — generators emit mask + content (Eq. 1); off = plain CycleGAN generator.
+        attention_discriminator: AD — add D_{YA}, D_{XA} on [M, image] pairs (Eq. 3). Needs AG.
+        pixel_loss: PL — Eq. 5.  tv_loss: AL — Eq. 6.
+        curriculum: weight the objective by r as in Eq. 9 (else the plain sum of Eq. 7).
+        curriculum_r_early / curriculum_r_late / curriculum_fraction: r = 0.01 for the first 10 of 200 epochs
+            (fraction 0.05), then 0.5.
+        lambda_gan 0.5, lambda_cycle 10, lambda_pixel 1, lambda_tv 1e-6 (Sec. IV-A); lambda_identity: CycleGAN's
+            identity loss weight (relative to lambda_cycle, as in CycleGAN); lambda_cls: StarGAN's domain
+            classification weight (multi-domain form); lambda_gp: gradient penalty (only with gan_mode=wgan).
+        gan_mode: ``lsgan`` (paper) | ``vanilla`` | ``wgan`` | ``hinge``.
+        pool_size: image history of 50.
+    """
+
+    supported_views = ("two_domain", "multi_domain")
+
+    def __init__(
+        self,
+        generator: dict,
+        discriminator: dict,
+        attention_generator: bool = True,
+        attention_discriminator: bool = True,
+        pixel_loss: bool = True,
+        tv_loss: bool = True,
+        curriculum: bool = True,
+        curriculum_r_early: float = 0.01,
+        curriculum_r_late: float = 0.5,
+        curriculum_fraction: float = 0.05,
+        lambda_gan: float = 0.5,
+        lambda_cycle: float = 10.0,
+        lambda_pixel: float = 1.0,
+        lambda_tv: float = 1e-6,
+        lambda_identity: float = 0.0,
+        lambda_cls: float = 1.0,
+        lambda_gp: float = 10.0,
+        gan_mode: str = "lsgan",
+        pool_size: int = 50,
+        **common: Any,
+    ) -> None:
+        super().__init__(**common)
+        self.save_hyperparameters()
+        if attention_discriminator and not attention_generator:
+            raise ConfigError(
+                "method.attention_discriminator=true needs method.attention_generator=true (the attention-guided "
+                "discriminator sees the generator's mask); switch both off for the −AG ablation."
+            )
+        hp = self.hparams
+        self.multi_domain = self.view == "multi_domain"
+        domains = self.require_info("domain_names", "named domains")
+        self.num_domains = len(domains)
+        if not self.multi_domain and self.num_domains != 2:
+            raise ConfigError(f"the two_domain form of {self.method_name} needs exactly 2 domains, got {domains}.")
+        g_cfg, d_cfg = dict(generator), dict(discriminator)
+        if self.multi_domain:
+            self.G = self.build_net(g_cfg, attention=attention_generator, num_domains=self.num_domains)
+            self.D = self.build_net(d_cfg, num_classes=self.num_domains)
+            if attention_discriminator:
+                self.D_a = self.build_net(d_cfg, extra_in_channels=1)
+            self.register_pool("fake", pool_size)
+            self.build_ema(["G"])
+        else:
+            self.G_xy = self.build_net(g_cfg, attention=attention_generator)
+            self.G_yx = self.build_net(g_cfg, attention=attention_generator)
+            self.D_y = self.build_net(d_cfg)
+            self.D_x = self.build_net(d_cfg)
+            if attention_discriminator:
+                self.D_ya = self.build_net(d_cfg, extra_in_channels=1)
+                self.D_xa = self.build_net(d_cfg, extra_in_channels=1)
+            self.register_pool("fake_y", pool_size)
+            self.register_pool("fake_x", pool_size)
+            self.build_ema(["G_xy", "G_yx"])
+        self.use_pixel = pixel_loss and hp.lambda_pixel > 0
+        self.use_tv = tv_loss and attention_generator and hp.lambda_tv > 0
+        self.use_ad = attention_discriminator
+
+    # ------------------------------------------------------------------------------------------ optimizers
+    def optimizer_groups(self) -> dict[str, Any]:
+        if self.multi_domain:
+            gens = list(self.G.parameters())
+            discs = list(self.D.parameters()) + (list(self.D_a.parameters()) if self.use_ad else [])
+        else:
+            gens = list(self.G_xy.parameters()) + list(self.G_yx.parameters())
+            discs = list(self.D_y.parameters()) + list(self.D_x.parameters())
+            if self.use_ad:
+                discs += list(self.D_ya.parameters()) + list(self.D_xa.parameters())
+        return {"G": gens, "D": discs}
+
+    # ---------------------------------------------------------------------------------------- schedules
+    def curriculum_r(self) -> float:
+        """r of Eq. 9 at the current iteration."""
+        hp = self.hparams
+        return step_schedule(self.iteration, self.max_iterations, hp.curriculum_fraction, hp.curriculum_r_early, hp.curriculum_r_late)
+
+    def weigh(self, gan_terms: torch.Tensor, tv: torch.Tensor, recon_terms: torch.Tensor) -> torch.Tensor:
+        """Eq. 9 (curriculum) or Eq. 7: gan_terms and recon_terms arrive already multiplied by their λ."""
+        if not self.hparams.curriculum:
+            return gan_terms + tv + recon_terms
+        r = self.curriculum_r()
+        return (gan_terms + tv) * (1 - r) + recon_terms * r
+
+    # ----------------------------------------------------------------------------------------- iteration
+    def train_iteration(self, batch: dict) -> dict[str, torch.Tensor]:
+        logs = self._multi_domain_iteration(batch) if self.multi_domain else self._two_domain_iteration(batch)
+        if self.hparams.curriculum:
+            logs["schedule/r"] = torch.tensor(self.curriculum_r())
+        return logs
+
+    def _adv_pair(self, disc, fake: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return generator_adv_loss(disc(fake, mask).src, self.hparams.gan_mode)
+
+    def _disc_loss(self, disc, real: torch.Tensor, fake: torch.Tensor, real_mask=None, fake_mask=None) -> torch.Tensor:
+        hp = self.hparams
+        loss = discriminator_adv_loss(disc(real, real_mask).src, disc(fake, fake_mask).src, hp.gan_mode)
+        if hp.gan_mode == "wgan" and hp.lambda_gp > 0:
+            if real_mask is not None:
+                both_real, both_fake = torch.cat([real_mask, real], 1), torch.cat([fake_mask, fake], 1)
+                loss = loss + hp.lambda_gp * gradient_penalty(lambda t: disc(t[:, 1:], t[:, :1]).src, both_real, both_fake)
+            else:
+                loss = loss + hp.lambda_gp * gradient_penalty(lambda t: disc(t).src, real, fake)
+        return loss
+
+    def _two_domain_iteration(self, batch: dict) -> dict[str, torch.Tensor]:
+        hp = self.hparams
+        from_x = batch["domain"] == 0
+        sel = from_x.view(-1, 1, 1, 1)
+        x = torch.where(sel, batch["image"], batch["ref"])
+        y = torch.where(sel, batch["ref"], batch["image"])
+        saved: dict[str, torch.Tensor] = {}
+
+        def generator_step():
+            out_y, out_x = self.G_xy(x), self.G_yx(y)  # x → [M_y, R_y, G_y];  y → [M_x, R_x, G_x]
+            rec_x, rec_y = self.G_yx(out_y.image).image, self.G_xy(out_x.image).image
+            parts = {
+                "gan": self._adv_pair(self.D_y, out_y.image) + self._adv_pair(self.D_x, out_x.image),
+                "cycle": cycle_loss(rec_x, x) + cycle_loss(rec_y, y),
+            }
+            if self.use_ad:
+                parts["agan"] = self._adv_pair(self.D_ya, out_y.image, out_y.mask) + self._adv_pair(self.D_xa, out_x.image, out_x.mask)
+            if self.use_pixel:
+                parts["pixel"] = pixel_loss(out_y.image, x) + pixel_loss(out_x.image, y)
+            if self.use_tv:
+                parts["tv"] = total_variation(out_y.mask) + total_variation(out_x.mask)
+            recon = hp.lambda_cycle * parts["cycle"] + hp.lambda_pixel * parts.get("pixel", 0.0)
+            if hp.lambda_identity > 0:
+                parts["identity"] = F.l1_loss(self.G_xy(y).image, y) + F.l1_loss(self.G_yx(x).image, x)
+                recon = recon + hp.lambda_identity * hp.lambda_cycle * parts["identity"]
+            gan = hp.lambda_gan * (parts["gan"] + parts.get("agan", 0.0))
+            total = self.weigh(gan, hp.lambda_tv * parts.get("tv", torch.zeros((), device=x.device)), recon)
+            saved.update(fake_y=out_y.image.detach(), fake_x=out_x.image.detach())
+            if self.use_ad:
+                saved.update(mask_y=out_y.mask.detach(), mask_x=out_x.mask.detach())
+            return total, parts
+
+        logs = self.optimize("G", generator_step)
+
+        def discriminator_step():
+            parts = {}
+            if self.use_ad:  # pool [M, G] pairs so a stored fake keeps the mask it was made with
+                pair_y = self.pools["fake_y"].query(torch.cat([saved["mask_y"], saved["fake_y"]], 1))
+                pair_x = self.pools["fake_x"].query(torch.cat([saved["mask_x"], saved["fake_x"]], 1))
+                fake_y, fake_x = pair_y[:, 1:], pair_x[:, 1:]
+                parts["agan"] = self._disc_loss(self.D_ya, y, fake_y, saved["mask_y"], pair_y[:, :1]) + self._disc_loss(
+                    self.D_xa, x, fake_x, saved["mask_x"], pair_x[:, :1]
+                )
+            else:
+                fake_y = self.pools["fake_y"].query(saved["fake_y"])
+                fake_x = self.pools["fake_x"].query(saved["fake_x"])
+            parts["gan"] = self._disc_loss(self.D_y, y, fake_y) + self._disc_loss(self.D_x, x, fake_x)
+            return parts["gan"] + parts.get("agan", 0.0), parts
+
+        logs.update(self.optimize("D", discriminator_step))
+        return logs
+
+    def _multi_domain_iteration(self, batch: dict) -> dict[str, torch.Tensor]:
+        hp = self.hparams
+        x, src, tgt = batch["image"], batch["domain"], batch["target"]
+        c_src = F.one_hot(src, self.num_domains).float()
+        c_tgt = F.one_hot(tgt, self.num_domains).float()
+        saved: dict[str, torch.Tensor] = {}
+
+        def generator_step():
+            out = self.G(x, c_tgt)
+            rec = self.G(out.image, c_src).image
+            d_out = self.D(out.image)
+            parts = {
+                "gan": generator_adv_loss(d_out.src, hp.gan_mode),
+                "cls": domain_classification_loss(d_out.cls, tgt),
+                "cycle": cycle_loss(rec, x),
+            }
+            if self.use_ad:
+                parts["agan"] = self._adv_pair(self.D_a, out.image, out.mask)
+            if self.use_pixel:
+                parts["pixel"] = pixel_loss(out.image, x)
+            if self.use_tv:
+                parts["tv"] = total_variation(out.mask)
+            recon = hp.lambda_cycle * parts["cycle"] + hp.lambda_pixel * parts.get("pixel", 0.0)
+            gan = hp.lambda_gan * (parts["gan"] + parts.get("agan", 0.0))
+            total = self.weigh(gan, hp.lambda_tv * parts.get("tv", torch.zeros((), device=x.device)), recon)
+            total = total + hp.lambda_cls * parts["cls"]
+            saved["fake"] = out.image.detach()
+            if self.use_ad:
+                saved["mask"] = out.mask.detach()
+            return total, parts
+
+        logs = self.optimize("G", generator_step)
+
+        def discriminator_step():
+            parts = {}
+            if self.use_ad:
+                pair = self.pools["fake"].query(torch.cat([saved["mask"], saved["fake"]], 1))
+                fake, fake_mask = pair[:, 1:], pair[:, :1]
+                parts["agan"] = self._disc_loss(self.D_a, batch["ref"], fake, saved["mask"], fake_mask)
+            else:
+                fake = self.pools["fake"].query(saved["fake"])
+            real_out = self.D(x)
+            parts["gan"] = discriminator_adv_loss(real_out.src, self.D(fake).src, hp.gan_mode)
+            if hp.gan_mode == "wgan" and hp.lambda_gp > 0:
+                parts["gp"] = gradient_penalty(lambda t: self.D(t).src, x, fake)
+            parts["cls"] = domain_classification_loss(real_out.cls, src)
+            total = parts["gan"] + parts.get("agan", 0.0) + hp.lambda_cls * parts["cls"] + hp.lambda_gp * parts.get("gp", 0.0)
+            return total, parts
+
+        logs.update(self.optimize("D", discriminator_step))
+        return logs
+
+    # ----------------------------------------------------------------------------------------- translate
+    @torch.no_grad()
+    def translate(self, images: torch.Tensor, target: torch.Tensor, **kwargs: Any) -> dict[str, torch.Tensor]:
+        """images B×3×H×W in [−1, 1]; target: B domain indices. Returns ``image`` and, with attention, ``mask``
+        (B×1×H×W) and ``content``."""
+        target = torch.as_tensor(target, device=images.device).long().view(-1).expand(images.shape[0])
+        if self.multi_domain:
+            out = self.inference_net("G")(images, F.one_hot(target, self.num_domains).to(images.dtype))
+            return {k: v for k, v in out._asdict().items() if v is not None}
+        result: dict[str, torch.Tensor] = {}
+        for name, value in (("G_xy", 1), ("G_yx", 0)):
+            idx = (target == value).nonzero(as_tuple=True)[0]
+            if idx.numel() == 0:
+                continue
+            out = self.inference_net(name)(images[idx])
+            for key, tensor in out._asdict().items():
+                if tensor is None:
+                    continue
+                if key not in result:
+                    result[key] = images.new_zeros((images.shape[0], *tensor.shape[1:]))
+                result[key][idx] = tensor
+        return result

@@ -1,0 +1,88 @@
+"""Losses shared by the methods, as pure functions of tensors (and nets where a penalty needs them).
+
+Each cites the equation it implements. Reductions are means over the batch unless the paper says otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+GAN_MODES = ("lsgan", "vanilla", "wgan", "hinge")
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in GAN_MODES:
+        raise ValueError(f"unknown GAN loss '{mode}'; expected one of {GAN_MODES}")
+
+
+def discriminator_adv_loss(real_pred: torch.Tensor, fake_pred: torch.Tensor, mode: str = "lsgan") -> torch.Tensor:
+    """The discriminator's side of the adversarial game.
+
+    - ``lsgan`` (Mao et al., used by AGGAN/CycleGAN): ``½·[(D(y)−1)² + D(G(x))²]`` — the ½ is AGGAN's "divide the
+      objective by 2 while optimizing discriminators" (Sec. III-D).
+    - ``vanilla``: the log-likelihood form of AGGAN Eq. 2 / SAT Eq. 2, with logits: ``BCE(D(y),1) + BCE(D(G(x)),0)``.
+    - ``wgan``: ``E[D(G(x))] − E[D(y)]`` (add the gradient penalty separately).
+    - ``hinge``: ``E[relu(1−D(y))] + E[relu(1+D(G(x)))]``.
+    """
+    _check_mode(mode)
+    if mode == "lsgan":
+        return 0.5 * (F.mse_loss(real_pred, torch.ones_like(real_pred)) + F.mse_loss(fake_pred, torch.zeros_like(fake_pred)))
+    if mode == "vanilla":
+        return F.binary_cross_entropy_with_logits(real_pred, torch.ones_like(real_pred)) + F.binary_cross_entropy_with_logits(
+            fake_pred, torch.zeros_like(fake_pred)
+        )
+    if mode == "wgan":
+        return fake_pred.mean() - real_pred.mean()
+    return F.relu(1 - real_pred).mean() + F.relu(1 + fake_pred).mean()
+
+
+def generator_adv_loss(fake_pred: torch.Tensor, mode: str = "lsgan") -> torch.Tensor:
+    """The generator's side: LSGAN ``(D(G(x))−1)²``; vanilla non-saturating ``BCE(D(G(x)),1)``; WGAN/hinge ``−E[D(G(x))]``."""
+    _check_mode(mode)
+    if mode == "lsgan":
+        return F.mse_loss(fake_pred, torch.ones_like(fake_pred))
+    if mode == "vanilla":
+        return F.binary_cross_entropy_with_logits(fake_pred, torch.ones_like(fake_pred))
+    return -fake_pred.mean()
+
+
+def cycle_loss(reconstruction: torch.Tensor, original: torch.Tensor) -> torch.Tensor:
+    """Cycle consistency, AGGAN Eq. 4 (one direction): ``‖F(G(x)) − x‖₁``, mean over pixels."""
+    return F.l1_loss(reconstruction, original)
+
+
+def pixel_loss(translated: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
+    """Pixel loss, AGGAN Eq. 5 (one direction): ``‖G(x) − x‖₁``, mean over pixels."""
+    return F.l1_loss(translated, source)
+
+
+def total_variation(mask: torch.Tensor) -> torch.Tensor:
+    """Attention (TV) loss, AGGAN Eq. 6: Σ_{w,h} |M(w+1,h)−M(w,h)| + |M(w,h+1)−M(w,h)| — summed over pixels and
+    channels as the paper writes it (hence λ_tv = 1e-6), then averaged over the batch."""
+    dh = (mask[:, :, 1:, :] - mask[:, :, :-1, :]).abs().flatten(1).sum(1)
+    dw = (mask[:, :, :, 1:] - mask[:, :, :, :-1]).abs().flatten(1).sum(1)
+    return (dh + dw).mean()
+
+
+def domain_classification_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """StarGAN's domain classification loss (also SPM Eqs. 2–3): softmax cross-entropy of D_cls(x) vs the label."""
+    return F.cross_entropy(logits, labels)
+
+
+def gradient_penalty(
+    critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor
+) -> torch.Tensor:
+    """WGAN-GP (Gulrajani et al.): ``E[(‖∇_x̂ D(x̂)‖₂ − 1)²]`` at random interpolates x̂ of real and fake.
+
+    The penalty is taken w.r.t. the *input*, so under DDP it joins the critic loss in one backward. The norm is
+    computed in float32 (bf16 gradients lose too much precision for ``(‖g‖−1)²``).
+    """
+    alpha = torch.rand(real.shape[0], 1, 1, 1, device=real.device, dtype=real.dtype)
+    mixed = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
+    score = critic(mixed)
+    (grad,) = torch.autograd.grad(score.sum(), mixed, create_graph=True)
+    norm = grad.float().flatten(1).norm(2, dim=1)
+    return ((norm - 1) ** 2).mean()

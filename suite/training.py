@@ -1,0 +1,111 @@
+"""``train(cfg)``: compose → instantiate datamodule, method, trainer, loggers, callbacks → fit. Plain code under
+the thin ``@hydra.main`` in train.py, so tests call it directly with a composed config."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import hydra
+import pytorch_lightning as pl
+from hydra.errors import InstantiationException
+from omegaconf import DictConfig, OmegaConf
+
+from suite.callbacks import IterationCheckpoint
+from suite.checkpoints import read_checkpoint
+from suite.config import data_kwargs, to_plain
+from suite.errors import ConfigError, SuiteError
+
+log = logging.getLogger(__name__)
+
+
+def instantiate(cfg: Any, **kwargs: Any) -> Any:
+    """``hydra.utils.instantiate`` that lets the suite's own one-sentence errors through unwrapped (Hydra wraps
+    every exception raised by a target in an InstantiationException with a long preamble)."""
+    try:
+        return hydra.utils.instantiate(cfg, **kwargs)
+    except InstantiationException as exc:
+        cause = exc.__cause__
+        while cause is not None and not isinstance(cause, SuiteError):
+            cause = cause.__cause__
+        if cause is not None:
+            raise cause from None
+        raise
+
+
+def build_datamodule(cfg: DictConfig, view: str) -> pl.LightningDataModule:
+    """The datamodule of ``cfg.data`` offering ``view`` (raises DatasetError when it cannot)."""
+    return instantiate(data_kwargs(cfg.data), view=view)
+
+
+def build_method(cfg: DictConfig, data_info: dict) -> pl.LightningModule:
+    """The method of ``cfg.method`` for data described by ``data_info``; nets are built inside from their configs."""
+    method_cfg = OmegaConf.to_container(cfg.method, resolve=True)
+    return instantiate(method_cfg, data_info=data_info, _recursive_=False, _convert_="all")
+
+
+def build_loggers(cfg: DictConfig) -> list:
+    if not cfg.get("logger"):
+        return []
+    return [instantiate(lcfg) for lcfg in cfg.logger.values() if lcfg and "_target_" in lcfg]
+
+
+def validate(cfg: DictConfig) -> None:
+    batch = cfg.data.get("batch_size", 1)
+    if not isinstance(batch, int) or batch < 1:
+        raise ConfigError(f"data.batch_size must be a positive integer, got {batch!r}.")
+    steps = cfg.trainer.get("max_steps", -1)
+    if steps is not None and (steps == 0 or steps < -1):
+        raise ConfigError(f"trainer.max_steps (training iterations) must be positive, or -1 to train by trainer.max_epochs; got {steps}.")
+    if steps in (None, -1) and not cfg.trainer.get("max_epochs") and not cfg.trainer.get("fast_dev_run"):
+        raise ConfigError("set trainer.max_steps (iterations) or trainer.max_epochs; both are unset.")
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Train one run. Returns ``{"run_dir", "checkpoint", "iteration", "module", "datamodule", "trainer"}``."""
+    validate(cfg)
+    pl.seed_everything(cfg.seed, workers=True)
+    run_dir = Path(cfg.run_dir)
+    datamodule = build_datamodule(cfg, cfg.method.view)
+    module = build_method(cfg, datamodule.info)
+    module.run_config = to_plain(cfg)
+    if cfg.get("ckpt_path"):
+        read_checkpoint(cfg.ckpt_path, expected_method=cfg.method.name)
+    checkpoint = IterationCheckpoint(run_dir / "checkpoints", every_n_iterations=cfg.checkpoint_every)
+    loggers = build_loggers(cfg)
+    trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
+    # The method counts its own iterations and stops the trainer; Lightning's max_steps counts optimizer steps.
+    trainer_cfg.update(max_steps=-1, max_epochs=trainer_cfg.get("max_epochs") or -1)
+    if trainer_cfg["max_epochs"] == -1 and module.max_iterations == -1 and not trainer_cfg.get("fast_dev_run"):
+        raise ConfigError("set trainer.max_steps (iterations) or trainer.max_epochs.")
+    trainer: pl.Trainer = instantiate(
+        trainer_cfg,
+        default_root_dir=str(run_dir),
+        logger=loggers or False,
+        callbacks=[checkpoint],
+        enable_checkpointing=False,
+    )
+    for logger in loggers:
+        logger.log_hyperparams(module.run_config)
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    finally:
+        _finish_wandb(loggers)
+    return {
+        "run_dir": run_dir,
+        "checkpoint": checkpoint.last_path,
+        "iteration": module.iteration,
+        "module": module,
+        "datamodule": datamodule,
+        "trainer": trainer,
+    }
+
+
+def _finish_wandb(loggers: list) -> None:
+    """Close the W&B run so the next job of a multirun gets its own (lightning_pitfalls.md §9)."""
+    for logger in loggers:
+        if type(logger).__name__ == "WandbLogger":
+            import wandb
+
+            wandb.finish()

@@ -1,0 +1,77 @@
+"""Every config group composes, and every method × embedded dataset instantiates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra.utils import instantiate
+
+from suite.training import build_datamodule, build_loggers, build_method
+from tests.conftest import CONF_DIR, compose_config
+
+CONF = Path(CONF_DIR)
+GROUP_OPTIONS = {g: sorted(p.stem for p in (CONF / g).glob("*.yaml")) for g in ("method", "data", "trainer", "logger", "debug", "experiment")}
+EMBEDDED = ["synthfaces", "shapes"]
+BASE = ["run_dir=/tmp/compose-test"]
+
+
+@pytest.mark.parametrize("group", sorted(GROUP_OPTIONS))
+def test_every_option_of_every_group_composes(group):
+    assert GROUP_OPTIONS[group], f"conf/{group} is empty"
+    for option in GROUP_OPTIONS[group]:
+        cfg = compose_config([*BASE, f"{group}={option}"])
+        assert cfg is not None
+        if group == "method":
+            assert cfg.method.name == option
+
+
+@pytest.mark.parametrize("method", GROUP_OPTIONS["method"])
+@pytest.mark.parametrize("data", EMBEDDED)
+def test_method_and_embedded_data_instantiate(method, data):
+    cfg = compose_config([*BASE, f"method={method}", f"data={data}"])
+    dm = build_datamodule(cfg, cfg.method.view)
+    module = build_method(cfg, dm.info)
+    assert module.method_name == method
+    assert cfg.scale == "synth"  # embedded data → CPU-scale recipe values
+
+
+def test_scale_paper_restores_published_values():
+    cfg = compose_config([*BASE, "scale=paper"])
+    assert cfg.method.generator.ngf == 64 and cfg.method.generator.n_blocks == 9
+    assert cfg.method.optim.lr == pytest.approx(1e-4) and cfg.method.lambda_tv == pytest.approx(1e-6)
+    assert cfg.trainer.max_steps == 200000
+
+
+def test_command_line_value_beats_scale():
+    cfg = compose_config([*BASE, "method.generator.ngf=48"])
+    assert cfg.method.generator.ngf == 48
+
+
+def test_rafd_with_two_devices_composes():
+    cfg = compose_config([*BASE, "method=aggan", "data=rafd", "trainer.devices=2"])
+    assert cfg.trainer.devices == 2 and cfg.scale == "paper"
+
+
+@pytest.mark.parametrize("logger", ["csv", "tensorboard", "wandb", "none"])
+def test_loggers_instantiate(logger, tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    cfg = compose_config([f"run_dir={tmp_path}", f"logger={logger}"])
+    loggers = build_loggers(cfg)
+    assert len(loggers) == (0 if logger == "none" else 1)
+
+
+@pytest.mark.parametrize("trainer", ["default", "cpu", "gpu", "ddp"])
+def test_trainer_presets(trainer):
+    cfg = compose_config([*BASE, f"trainer={trainer}"])
+    assert cfg.trainer._target_ == "pytorch_lightning.Trainer"
+    if trainer == "ddp":
+        assert cfg.trainer.strategy == "ddp_find_unused_parameters_true"
+    if trainer == "cpu":
+        t = instantiate(cfg.trainer, logger=False, enable_checkpointing=False, max_steps=1)
+        assert t.accelerator.__class__.__name__ == "CPUAccelerator"
+
+
+def test_slurm_launcher_config_composes():
+    cfg = compose_config([*BASE, "hydra/launcher=slurm"], config_name="train")
+    assert cfg is not None

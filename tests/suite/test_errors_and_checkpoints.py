@@ -1,0 +1,67 @@
+"""One clear sentence for each thing a user can get wrong."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from suite.checkpoints import read_checkpoint
+from suite.config import strip_secrets
+from suite.errors import CheckpointError, ConfigError
+from suite.training import train
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_cli(script: str, *args: str, cwd=ROOT, timeout=240) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, script, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                          env={"WANDB_MODE": "disabled", "PATH": "/usr/bin:/bin", "HOME": str(Path.home())})
+
+
+def test_missing_rafd_root_is_one_sentence(tmp_path):
+    missing = tmp_path / "no_rafd_here"
+    res = run_cli("train.py", "method=aggan", "data=rafd", "trainer.devices=2", f"data.root={missing}",
+                  f"hydra.run.dir={tmp_path / 'run'}", "logger=none")
+    assert res.returncode == 2
+    err = res.stderr.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ")
+    assert str(missing) in err[0] and "Rafd090_" in err[0]
+    assert "Traceback" not in res.stderr
+
+
+def test_unknown_method_name_fails(tmp_path):
+    res = run_cli("train.py", "method=nosuch", f"hydra.run.dir={tmp_path}")
+    assert res.returncode != 0 and "nosuch" in res.stderr
+
+
+@pytest.mark.parametrize("override,needle", [
+    ("data.batch_size=0", "batch_size"),
+    ("trainer.max_steps=0", "max_steps"),
+    ("method.optim.lr=-1", "lr"),
+])
+def test_invalid_numbers_are_rejected(make_cfg, override, needle):
+    with pytest.raises(ConfigError, match=needle):
+        train(make_cfg(override))
+
+
+def test_missing_and_corrupt_checkpoints(tmp_path):
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        read_checkpoint(tmp_path / "absent.ckpt")
+    bad = tmp_path / "bad.ckpt"
+    bad.write_bytes(b"not a zip at all")
+    with pytest.raises(CheckpointError, match="truncated, corrupt"):
+        read_checkpoint(bad)
+    foreign = tmp_path / "foreign.ckpt"
+    torch.save({"state_dict": {}}, foreign)
+    with pytest.raises(CheckpointError, match="not a checkpoint of this suite"):
+        read_checkpoint(foreign)
+
+
+def test_secrets_never_reach_saved_config():
+    cfg = {"logger": {"wandb": {"api_key": "abc", "project": "p"}}, "token": "t", "x": [{"password": "p"}]}
+    clean = strip_secrets(cfg)
+    assert "abc" not in str(clean) and "'t'" not in str(clean) and clean["logger"]["wandb"]["project"] == "p"

@@ -1,0 +1,43 @@
+"""Train a method: ``python train.py [method=…] [data=…] [trainer=…] [logger=…] [experiment=…] [key=value …]``.
+
+``python train.py`` alone runs the demo (AGGAN, neutral → happy on the embedded faces, CPU scale).
+See README.md for the command-line contract.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+import suite.config  # noqa: F401  (registers the ${scaled:…} resolver before Hydra composes)
+from suite.errors import SuiteError
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="train")
+def main(cfg: DictConfig) -> None:
+    from suite.training import train
+
+    try:
+        result = train(cfg)
+    except SuiteError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    print(f"trained {result['iteration']} iterations; checkpoint: {result['checkpoint']}")
+    if cfg.get("evaluate_after"):
+        from suite.evaluation import evaluate_checkpoint, metrics_table
+
+        out_dir = result["run_dir"] / "eval"
+        try:
+            metrics = evaluate_checkpoint(result["checkpoint"], out_dir)
+        except SuiteError as err:
+            print(f"error: {err}", file=sys.stderr)
+            sys.exit(2)
+        print(metrics_table({f"{cfg.method.name} on {cfg.data.name}": metrics}))
+        print(f"metrics: {out_dir / 'metrics.json'}")
+        print(f"sample grid: {out_dir / 'grid.png'}")
+
+
+if __name__ == "__main__":
+    main()
