@@ -38,8 +38,13 @@ class RaFDRecord:
 
 def scan(root: str | Path, env_var: str = "RAFD_ROOT") -> list[RaFDRecord]:
     """All RaFD images under ``root`` as records; one clear DatasetError when the root or layout is wrong."""
-    root = Path(root).expanduser() if root else None
-    if root is None or not root.is_dir():
+    if not root:
+        raise DatasetError(
+            f"RaFD's location is not set (pass data.root=<dir> or set the {env_var} environment variable); "
+            f"expected {LAYOUT}."
+        )
+    root = Path(root).expanduser()
+    if not root.is_dir():
         raise DatasetError(
             f"RaFD was not found at {root} (set data.root=<dir> or {env_var}); expected {LAYOUT}."
         )
