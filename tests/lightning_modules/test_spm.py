@@ -1,0 +1,277 @@
+"""SPM / SPM-HR / StarGAN module: losses per switch, the critic schedule, update isolation, translate (flow,
+motion-basis combination), the HR stage's LR checkpoint, and short real runs on the embedded data."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+from pytorch_lightning import Trainer
+
+from suite.errors import CheckpointError, ConfigError
+from suite.evaluation import load_checkpoint_run
+from suite.training import build_method, train
+from tests.conftest import compose_config, domain_batch
+
+INFO5 = {"name": "synthfaces", "view": "multi_domain", "image_size": 32, "channels": 3,
+         "domain_names": ["neutral", "happy", "surprised", "angry", "sad"], "num_domains": 5}
+INFO2 = {**INFO5, "view": "two_domain", "domain_names": ["square", "circle"], "num_domains": 2}
+INFO_HR = {**INFO5, "image_size": 64}
+TINY = ["method.generator.ngf=8", "method.generator.n_blocks=1", "method.generator.n_refine_blocks=1",
+        "method.discriminator.ndf=8", "method.discriminator.n_layers=3", "method.motion_classifier.ndf=8",
+        "method.enhancer.ngf=4", "method.n_critic=1"]
+
+
+def attach_trainer(module):
+    """Just enough trainer for ``optimize`` (as in test_aggan.py)."""
+    trainer = Trainer(accelerator="cpu", max_steps=-1, logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    trainer.strategy.connect(module)
+    trainer.strategy._lightning_optimizers = []
+    module.trainer = trainer
+    opts, _ = module.configure_optimizers()
+    trainer.strategy.optimizers = opts
+    trainer.strategy.lr_scheduler_configs = []
+    return trainer
+
+
+def params_of(net):
+    return [p.detach().clone() for p in net.parameters()]
+
+
+def changed(before, net, atol=0.0):
+    return any(not torch.allclose(a, b, rtol=0, atol=atol) for a, b in zip(before, net.parameters()))
+
+
+def make(*overrides: str, info=INFO5):
+    cfg = compose_config(["run_dir=/tmp/unused", "logger=none", "trainer.max_steps=10", "method=spm", *TINY, *overrides])
+    return build_method(cfg, info)
+
+
+def run_one_iteration(module, batch):
+    attach_trainer(module)
+    module.train()
+    return module.train_iteration(batch)
+
+
+def loss_names(logs, net):
+    return {k.split("/")[2] for k in logs if k.startswith(f"loss/{net}/")} - {"total"}
+
+
+def test_full_spm_has_every_loss_of_eqs_2_to_10():
+    m = make()
+    logs = run_one_iteration(m, domain_batch(4, num_domains=5))
+    assert loss_names(logs, "G") == {"adv", "cls", "cw", "mask", "rec"}
+    assert loss_names(logs, "D") == {"adv", "cls", "gp"}
+    assert m.Dw.cls_head.out_channels == 5 and m.D.cls_head.out_channels == 5
+
+
+def test_published_weights_are_the_defaults():
+    cfg = compose_config(["run_dir=/tmp/unused", "method=spm", "scale=paper"])
+    mc = cfg.method
+    assert (mc.lambda_cls, mc.lambda_cw, mc.lambda_mask, mc.lambda_adv, mc.lambda_rec) == (1.0, 0.5, 1.0, 1.0, 10.0)
+    assert mc.gan_mode == "wgan" and mc.lambda_gp == 10.0 and mc.n_critic == 5 and mc.lambda_w == 0.1
+    assert mc.generator.n_refine_blocks == 12 and mc.generator.n_blocks == 6 and mc.optim.lr == pytest.approx(1e-4)
+
+
+def test_generator_is_updated_every_n_critic_iterations():
+    m = make("method.n_critic=3")
+    batch = domain_batch(2, num_domains=5)
+    attach_trainer(m)
+    seen = []
+    for it in range(4):
+        m.iteration = it
+        seen.append("loss/G/total" in m.train_iteration(batch))
+    assert seen == [True, False, False, True]
+
+
+def test_no_motion_removes_motion_module_and_its_classifier():
+    m = make("method.motion=false")
+    logs = run_one_iteration(m, domain_batch(2, num_domains=5))
+    assert m.G.flow_head is None and not hasattr(m, "Dw") and "cw" not in loss_names(logs, "G")
+    out = m.translate(torch.zeros(2, 3, 32, 32), torch.tensor([1, 2]))
+    assert "flow" not in out and "deformed" not in out and "mask" in out
+
+
+def test_no_refinement_removes_r_mask_and_sparsity():
+    m = make("method.refinement=false")
+    logs = run_one_iteration(m, domain_batch(2, num_domains=5))
+    assert m.G.refiner is None and "mask" not in loss_names(logs, "G")
+    out = m.translate(torch.zeros(2, 3, 32, 32), torch.tensor([1, 2]))
+    assert "mask" not in out and torch.equal(out["image"], out["deformed"])
+
+
+def test_stargan_is_spm_configured_off():
+    m = make("method=stargan")
+    assert type(m).__name__ == "SPM" and m.method_name == "stargan" and m.G.is_stargan
+    logs = run_one_iteration(m, domain_batch(2, num_domains=5))
+    assert loss_names(logs, "G") == {"adv", "cls", "rec"} and loss_names(logs, "D") == {"adv", "cls", "gp"}
+    assert set(m.translate(torch.zeros(1, 3, 32, 32), 1)) == {"image"}
+
+
+def test_stargan_published_settings():
+    mc = compose_config(["run_dir=/tmp/unused", "method=stargan", "scale=paper"]).method
+    assert (mc.generator.ngf, mc.generator.n_blocks, mc.generator.n_downsampling) == (64, 6, 2)
+    assert (mc.discriminator.n_layers, mc.discriminator.slope, mc.n_critic) == (6, 0.01, 5)
+    assert (mc.lambda_cls, mc.lambda_rec, mc.lambda_gp, mc.optim.lr) == (1.0, 10.0, 10.0, 1e-4)
+    assert list(mc.optim.betas) == [0.5, 0.999] and mc.schedule.decay_start_fraction == 0.5
+
+
+def test_generator_step_leaves_d_and_d_step_leaves_g():
+    m = make()
+    attach_trainer(m)
+    x, c = torch.rand(2, 3, 32, 32) * 2 - 1, torch.eye(5)[:2]
+    g0, d0, w0 = params_of(m.G), params_of(m.D), params_of(m.Dw)
+    m.optimize("G", lambda: (m.D(m.G(x, c).image).src.mean() + m.Dw(m.G(x, c).flow, x).mean(), {}))
+    assert changed(g0, m.G) and changed(w0, m.Dw) and not changed(d0, m.D)
+    g0, d0 = params_of(m.G), params_of(m.D)
+    m.optimize("D", lambda: (m.D(m.G(x, c).image.detach()).src.mean(), {}))
+    assert changed(d0, m.D) and not changed(g0, m.G)
+
+
+def test_two_domain_view_trains_both_directions():
+    m = make("method.view=two_domain", info=INFO2)
+    batch = domain_batch(4)
+    x, src, tgt = m._real_batch(batch)
+    assert torch.equal(x[:2], batch["image"][:2]) and torch.equal(x[2:], batch["ref"][2:])
+    assert src.tolist() == [0, 0, 1, 1] and tgt.tolist() == [1, 1, 0, 0]
+    assert "loss/G/total" in run_one_iteration(m, batch)
+
+
+def test_wrong_view_is_rejected():
+    with pytest.raises(ConfigError, match="multi_domain"):
+        make("method.view=multi_factor")
+
+
+def test_too_deep_discriminator_is_one_sentence():
+    with pytest.raises(ConfigError, match="method.discriminator"):
+        make("method.discriminator.n_layers=6")
+
+
+# ---------------------------------------------------------------------------------------------- translate
+def test_translate_returns_flow_deformed_and_refined():
+    m = make().eval()
+    out = m.translate(torch.rand(3, 3, 32, 32) * 2 - 1, torch.tensor([0, 2, 4]))
+    assert {"image", "deformed", "flow", "mask", "residual"} <= set(out)
+    assert out["flow"].shape == (3, 2, 32, 32) and out["flow"].abs().max() <= 0.1 + 1e-6
+
+
+def test_motion_basis_combination_adds_fields_and_warps_once():
+    m = make().eval()
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    single = [m.translate(x, torch.tensor([k, k]))["flow"] for k in (1, 3)]
+    both = m.translate(x, torch.tensor([[1, 3], [1, 3]]))
+    assert torch.allclose(both["flow"], single[0] + single[1], atol=1e-6)
+    from nets.spm import warp
+
+    assert torch.allclose(both["deformed"], warp(x, both["flow"]), atol=1e-6)
+    one = m.translate(x, [[1]])  # 1×K broadcasts to the batch; K = 1 is the plain translation
+    assert torch.allclose(one["image"], m.translate(x, 1)["image"], atol=1e-6)
+    half = m.translate(x, [[1, 3]], weights=[0.5, 0.5])
+    assert torch.allclose(half["flow"], both["flow"] / 2, atol=1e-6)
+
+
+def test_combination_needs_the_motion_module():
+    m = make("method.motion=false").eval()
+    with pytest.raises(ConfigError, match="motion"):
+        m.translate(torch.zeros(1, 3, 32, 32), [[1, 2]])
+
+
+# ---------------------------------------------------------------------------------------------- HR stage
+def make_hr(*overrides: str):
+    return make("method=spm_hr", "method.lr_size=32", "method.discriminator.n_layers=3", *overrides, info=INFO_HR)
+
+
+def test_hr_stage_changes_the_output_size_and_adds_its_nets():
+    m = make_hr().eval()
+    assert m.D_h.n_layers == m.D.n_layers + 1 and m.T.T_w is not None
+    out = m.translate(torch.rand(2, 3, 64, 64) * 2 - 1, torch.tensor([1, 2]))
+    assert out["image"].shape == (2, 3, 64, 64) and out["flow"].shape == (2, 2, 64, 64)
+    assert out["low_image"].shape == (2, 3, 32, 32)
+    combined = m.translate(torch.rand(2, 3, 64, 64) * 2 - 1, [[1, 2]])
+    assert combined["image"].shape == (2, 3, 64, 64)
+    logs = run_one_iteration(m, domain_batch(2, size=64, num_domains=5))
+    assert {"adv", "adv_low", "cls", "cls_low", "rec", "rec_low", "mask", "mask_low", "cw"} == loss_names(logs, "G")
+    assert {"adv", "adv_low", "gp", "gp_low", "cls", "cls_low"} == loss_names(logs, "D")
+
+
+def test_hr_sizes_are_checked():
+    with pytest.raises(ConfigError, match="power of two"):
+        make("method=spm_hr", "method.lr_size=24", info=INFO_HR)
+
+
+def _lr_checkpoint(tmp_path, module, method="spm", image_size=32, domains=None):
+    path = tmp_path / f"{method}.ckpt"
+    info = {**INFO5, "image_size": image_size, "domain_names": domains or INFO5["domain_names"]}
+    torch.save({"suite": {"format": 1, "method": method, "data_info": info}, "state_dict": module.state_dict()}, path)
+    return path
+
+
+def test_hr_stage_loads_the_lr_generator(tmp_path):
+    lr = make()
+    path = _lr_checkpoint(tmp_path, lr)
+    hr = make_hr(f"method.lr_ckpt_path={path}")
+    assert changed(params_of(lr.G), hr.G)
+    hr.load_low_resolution(str(path))
+    for net in ("G", "D", "Dw"):
+        assert not changed(params_of(getattr(lr, net)), getattr(hr, net))
+
+
+def test_hr_stage_rejects_missing_foreign_and_mismatched_checkpoints(tmp_path):
+    hr = make_hr()
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        hr.load_low_resolution(str(tmp_path / "missing.ckpt"))
+    with pytest.raises(CheckpointError, match="method=aggan"):
+        hr.load_low_resolution(str(_lr_checkpoint(tmp_path, make(), method="aggan")))
+    with pytest.raises(CheckpointError, match="lr_size"):
+        hr.load_low_resolution(str(_lr_checkpoint(tmp_path, make(), image_size=64)))
+    with pytest.raises(CheckpointError, match="method.motion"):
+        hr.load_low_resolution(str(_lr_checkpoint(tmp_path, make("method.motion=false"))))
+
+
+def test_hr_stage_without_lr_checkpoint_warns(caplog):
+    hr = make_hr()
+    with caplog.at_level(logging.WARNING, logger="lightning_modules.spm"):
+        hr.load_low_resolution(None)
+    assert "lr_ckpt_path" in caplog.text
+
+
+# ---------------------------------------------------------------------------------------------- real runs
+RUN_TINY = [*TINY, "data.image_size=32", "data.batch_size=2", "data.train_size=16", "data.test_size=5", "data.val_size=5",
+            "method.n_critic=5"]
+
+
+@pytest.mark.parametrize("method,data,extra", [
+    ("spm", "synthfaces", []),
+    ("spm", "shapes", ["method.view=two_domain"]),
+    ("stargan", "synthfaces", []),
+    ("spm_hr", "synthfaces", ["data.image_size=64", "method.lr_size=32"]),
+])
+def test_fast_dev_run(make_cfg, method, data, extra):
+    result = train(make_cfg(f"method={method}", f"data={data}", "trainer.fast_dev_run=true", *RUN_TINY, *extra))
+    assert result["iteration"] == 1
+
+
+def test_hr_run_starts_from_an_lr_run(make_cfg, tmp_path):
+    lr = train(make_cfg("method=spm", *RUN_TINY, "trainer.max_steps=2", run_dir=tmp_path / "lr"))
+    lr_out = lr["module"].translate(torch.zeros(1, 3, 32, 32), 1)["image"]
+    hr = train(make_cfg("method=spm_hr", *RUN_TINY, "data.image_size=64", "method.lr_size=32", "trainer.max_steps=1",
+                        "+method.optim.lr_G=1e-12", f"method.lr_ckpt_path={lr['checkpoint']}", run_dir=tmp_path / "hr"))
+    # G's lr is ~0 here, so after one iteration the HR run's LR generator is still the LR run's
+    assert not changed(params_of(lr["module"].G), hr["module"].G, atol=1e-8)
+    hr_out = hr["module"].translate(torch.zeros(1, 3, 64, 64), 1)
+    assert lr_out.shape[-1] == 32 and hr_out["image"].shape[-1] == 64
+    # the LR file is read only when the HR stage starts: evaluation and resuming no longer need it
+    lr["checkpoint"].unlink()
+    module, _, _ = load_checkpoint_run(hr["checkpoint"])
+    assert module.translate(torch.zeros(1, 3, 64, 64), 1)["image"].shape[-1] == 64
+    resumed = train(make_cfg("method=spm_hr", *RUN_TINY, "data.image_size=64", "method.lr_size=32", "trainer.max_steps=2",
+                             f"method.lr_ckpt_path={lr['checkpoint']}", f"ckpt_path={hr['checkpoint']}", run_dir=tmp_path / "hr2"))
+    assert resumed["iteration"] == 2
+
+
+def test_hr_run_with_an_lr_checkpoint_of_another_method_stops(make_cfg, tmp_path):
+    other = train(make_cfg("method=stargan", *RUN_TINY, "trainer.max_steps=1", run_dir=tmp_path / "sg"))
+    with pytest.raises(CheckpointError, match="method=stargan"):
+        train(make_cfg("method=spm_hr", *RUN_TINY, "data.image_size=64", "method.lr_size=32", "trainer.max_steps=1",
+                       f"method.lr_ckpt_path={other['checkpoint']}", run_dir=tmp_path / "hr"))
