@@ -86,3 +86,33 @@ def gradient_penalty(
     (grad,) = torch.autograd.grad(score.sum(), mixed, create_graph=True)
     norm = grad.float().flatten(1).norm(2, dim=1)
     return ((norm - 1) ** 2).mean()
+
+
+def mask_sparsity(mask: torch.Tensor) -> torch.Tensor:
+    """Attention-mask sparsity, SPM Eq. 6: ``L_m = 1/(CHW) Σ |m_ijk|``, averaged over the batch."""
+    return mask.abs().mean()
+
+
+def perceptual_self_regularization(
+    source_features: list[torch.Tensor], translated_features: list[torch.Tensor], weights: list[float]
+) -> torch.Tensor:
+    """Self-regularization, SAT Eq. 4: ``Σ_l w_l/(H_l·W_l) Σ_{h,w} ‖F_l(x)_{hw} − F_l(G(x))_{hw}‖₂²`` — the squared
+    ℓ2 distance over channels at each location of feature map l (B×C_l×H_l×W_l), averaged over the locations,
+    weighted by w_l (SAT: first three VGG-19 layers, 1/32, 1/16, 1/8), summed over layers, mean over the batch."""
+    if not (len(source_features) == len(translated_features) == len(weights)):
+        raise ValueError(
+            f"perceptual_self_regularization: {len(source_features)} source, {len(translated_features)} translated "
+            f"feature maps and {len(weights)} weights; they must match"
+        )
+    total = source_features[0].new_zeros(())
+    for w, fx, fy in zip(weights, source_features, translated_features):
+        total = total + w * (fx - fy).pow(2).sum(dim=1).mean(dim=(1, 2)).mean()
+    return total
+
+
+def uniform_posterior_cross_entropy(logits: torch.Tensor) -> torch.Tensor:
+    """Disentanglement loss term, Oldfield et al. Eq. 4: the cross-entropy between the uniform distribution U over
+    the K classes of an attribute and the classifier's posterior p = softmax(C(z)) on an encoding of *another*
+    attribute, ``CE(U, p) = −(1/K) Σ_k log p_k`` (logits B×K), averaged over the batch. It equals log K exactly
+    when p is uniform and is larger otherwise (``= log K + KL(U ‖ p)``)."""
+    return -F.log_softmax(logits.float(), dim=1).mean(dim=1).mean()

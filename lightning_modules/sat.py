@@ -1,0 +1,383 @@
+"""SAT — "Show, Attend and Translate: Unsupervised Image Translation with Self-Regularization and Attention"
+(Yang et al., ICLR 2019 submission). No code was released; everything here is from the paper
+(../shared/specs/methods.md §3), with the unpublished choices marked **[inferred]** and made config values.
+
+Paper ↔ code names: vanilla generator G0 = ``G0``; attention branch G_attn = ``A``; discriminator D = ``D``;
+VGG-19 feature net F of Eq. 4 = ``feature_net`` (frozen, in no optimizer); λ of Eq. 1 = ``induction.value``.
+
+One generator, one direction (x ∈ X → Y; the datamodule's ``direction`` says which domain is X):
+- Eq. 1: ``L_G = ℓ_adv(G(x), Y) + λ·ℓ_reg(x, G(x))`` with ``G(x) = A(x)⊙G0(x) + (1−A(x))⊙x``.
+- Eqs. 2–3: the standard GAN (``gan_mode=vanilla``: D maximises log D(y) + log(1−D(G(x))), G minimises the
+  non-saturating −log D(G(x)); LSGAN/WGAN-GP/hinge as options, Sec. 2 "Analysis" names them as drop-ins).
+- Eq. 4: ``ℓ_reg`` = perceptual distance on the first three VGG-19 layers with weights 1/32, 1/16, 1/8
+  (``regularizer=perceptual``); ``l1``/``l2`` pixel distances as the alternatives the paper lists.
+- Training scheme: phase 1 trains G0 alone (G(x) = G0(x), i.e. A ≡ 1); phase 2 trains A with G0 frozen (weights
+  and BatchNorm statistics: G0 runs in eval mode); phase 3 fine-tunes both jointly at ``joint_lr_scale``·lr.
+  Phase lengths are iteration counts (``phases.g0``, ``phases.attention``; phase 3 is the rest), so the phase
+  follows from the checkpointed iteration counter and a resumed run continues mid-phase.
+- Adaptive weight induction (``AdaptiveWeightInduction``): λ starts at 0 and rises by ``step`` every ``every``
+  iterations until the smoothed adversarial loss sinks below ℓ_adv^t (``threshold``); then λ holds. Restarted at
+  the start of the G0 and the attention phases (the paper: "we repeat such process both when training G0 and
+  G_attn"); the joint phase keeps the held λ (``restart_phases`` to change that). Threshold, step, interval and
+  smoothing are not published: config values **[inferred]**. Which adversarial loss: the paper says raising λ
+  *raises* the adversarial loss (outputs drift back to X, D wins) and that λ stops rising when "the adversarial
+  loss sinks below" ℓ_adv^t — consistent only for the discriminator's loss L_D, which sinks as D wins; so
+  ``monitor=discriminator`` by default **[inferred]**, ``monitor=generator`` with ``stop_when=above`` as the
+  other reading. ``mode=fixed`` holds λ at ``fixed`` throughout (for comparison).
+
+Sec. 3: Adam lr 2e-4, a history of 50 generated images for D, linear lr decay over the second half, 256 px.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from lightning_modules.base import GANModule
+from lightning_modules.losses import (
+    GAN_MODES,
+    discriminator_adv_loss,
+    generator_adv_loss,
+    gradient_penalty,
+    perceptual_self_regularization,
+)
+from nets.sat import SATOutput, compose
+from nets.vgg import VGG19Features
+from suite.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+PHASES = {1: "g0", 2: "attention", 3: "joint"}
+PHASE_OPTIMIZER = {1: "G0", 2: "A", 3: "joint"}
+REGULARIZERS = ("perceptual", "l1", "l2")
+
+
+class AdaptiveWeightInduction:
+    """λ of SAT Eq. 1 by adaptive weight induction (Sec. 2), or fixed.
+
+    ``update(loss)`` is called once per iteration with the monitored adversarial loss ℓ and returns the λ for
+    the next iteration:
+    - the smoothed loss s ← β·s + (1−β)·ℓ (s = ℓ at the first update after a restart; β = ``smoothing``);
+    - once s crosses ``threshold`` (``stop_when=below``: s < threshold; ``above``: s > threshold) λ holds until
+      the next ``restart``;
+    - otherwise every ``every``-th update raises λ by ``step`` (capped at ``max_value`` when set).
+    ``mode=fixed`` returns ``fixed`` always (s is still tracked, for the logs). Non-finite losses are ignored.
+
+    All state (λ, s, holding, the update count, the phase it was restarted for) is plain Python in
+    ``state_dict()`` so a checkpoint resumes the induction exactly where it was.
+    """
+
+    def __init__(
+        self,
+        mode: str = "adaptive",
+        start: float = 0.0,
+        step: float = 0.1,
+        every: int = 100,
+        threshold: float = 1.0,
+        smoothing: float = 0.9,
+        stop_when: str = "below",
+        max_value: float | None = None,
+        fixed: float = 1.0,
+    ) -> None:
+        if mode not in ("adaptive", "fixed"):
+            raise ConfigError(f"method.induction.mode must be adaptive or fixed, got '{mode}'.")
+        if stop_when not in ("below", "above"):
+            raise ConfigError(f"method.induction.stop_when must be below or above, got '{stop_when}'.")
+        if int(every) < 1 or step < 0 or not 0 <= smoothing < 1:
+            raise ConfigError(
+                f"method.induction needs every ≥ 1, step ≥ 0 and 0 ≤ smoothing < 1; got every={every}, step={step}, smoothing={smoothing}."
+            )
+        self.mode, self.start, self.step, self.every = mode, float(start), float(step), int(every)
+        self.threshold, self.smoothing, self.stop_when = float(threshold), float(smoothing), stop_when
+        self.max_value = None if max_value is None else float(max_value)
+        self.fixed = float(fixed)
+        self.phase: int | None = None
+        self.restart()
+
+    def restart(self, phase: int | None = None) -> None:
+        """λ back to ``start`` (0), smoothing and hold state cleared — the start of a training phase."""
+        self.value = self.fixed if self.mode == "fixed" else self.start
+        self.smoothed: float | None = None
+        self.holding = self.mode == "fixed"
+        self.count = 0
+        self.phase = phase
+
+    def crossed(self) -> bool:
+        if self.smoothed is None:
+            return False
+        return self.smoothed < self.threshold if self.stop_when == "below" else self.smoothed > self.threshold
+
+    def update(self, loss: float) -> float:
+        loss = float(loss)
+        if not math.isfinite(loss):  # a step dropped by nan_guard=skip must not poison the smoothed loss
+            return self.value
+        self.count += 1
+        self.smoothed = loss if self.smoothed is None else self.smoothing * self.smoothed + (1 - self.smoothing) * loss
+        if self.holding:
+            return self.value
+        if self.crossed():
+            self.holding = True
+        elif self.count % self.every == 0:
+            self.value += self.step
+            if self.max_value is not None:
+                self.value = min(self.value, self.max_value)
+        return self.value
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"value": self.value, "smoothed": self.smoothed, "holding": self.holding, "count": self.count,
+                "phase": self.phase}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.value = float(state["value"])
+        self.smoothed = None if state["smoothed"] is None else float(state["smoothed"])
+        self.holding = bool(state["holding"])
+        self.count = int(state["count"])
+        self.phase = None if state["phase"] is None else int(state["phase"])
+
+
+class SAT(GANModule):
+    """Show, Attend and Translate. See the module docstring for the mapping to the paper.
+
+    Args (beyond ``GANModule``'s):
+        generator, attention, discriminator: ``_target_`` configs of G0, A (``nets.sat``) and D (``nets.aggan``).
+        pretrained: ImageNet VGG-19 weights (from the torch cache, never downloaded) for A's encoder and F;
+            False trains with random VGG features — allowed only when said explicitly; warned and logged
+            (``train/vgg_pretrained``).
+        use_attention: False = G0 alone throughout (the paper's setting for maps and digits).
+        regularizer: ℓ_reg's distance d — ``perceptual`` (Eq. 4), ``l1`` or ``l2`` (pixel).
+        perceptual_layers / perceptual_weights: the "first three layers" of VGG-19 and w_l = 1/32, 1/16, 1/8.
+            The paper does not name the layers; relu1_1, relu2_1, relu3_1 (one per block, the layers these
+            weights go with in pix2pixHD's VGG loss) **[inferred]**.
+        phases: ``{g0: iterations, attention: iterations}``; the joint phase is the rest of training.
+        joint_lr_scale: the joint phase's "smaller learning rate" as a fraction of lr **[inferred: 0.1]**
+            (``optim.lr_joint`` overrides it).
+        induction: ``AdaptiveWeightInduction`` arguments plus ``monitor`` (discriminator | generator) and
+            ``restart_phases`` (phases, by number 1–3, at whose start λ restarts).
+        gan_mode: ``vanilla`` (Eqs. 2–3) | ``lsgan`` | ``wgan`` (+ ``lambda_gp``) | ``hinge``.
+        pool_size: history of 50 generated images for D (Shrivastava et al.).
+    """
+
+    supported_views = ("two_domain",)
+
+    def __init__(
+        self,
+        generator: dict,
+        attention: dict,
+        discriminator: dict,
+        pretrained: bool = True,
+        use_attention: bool = True,
+        regularizer: str = "perceptual",
+        perceptual_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1"),
+        perceptual_weights: tuple[float, ...] = (1 / 32, 1 / 16, 1 / 8),
+        phases: dict | None = None,
+        joint_lr_scale: float = 0.1,
+        induction: dict | None = None,
+        gan_mode: str = "vanilla",
+        lambda_gp: float = 10.0,
+        pool_size: int = 50,
+        **common: Any,
+    ) -> None:
+        super().__init__(**common)
+        self.save_hyperparameters()
+        if regularizer not in REGULARIZERS:
+            raise ConfigError(f"method.regularizer must be one of {', '.join(REGULARIZERS)}, got '{regularizer}'.")
+        if gan_mode not in GAN_MODES:
+            raise ConfigError(f"method.gan_mode must be one of {', '.join(GAN_MODES)}, got '{gan_mode}'.")
+        if len(perceptual_layers) != len(perceptual_weights):
+            raise ConfigError(
+                f"method.perceptual_layers ({len(perceptual_layers)}) and method.perceptual_weights ({len(perceptual_weights)}) must have the same length."
+            )
+        if not joint_lr_scale > 0:
+            raise ConfigError(f"method.joint_lr_scale must be positive, got {joint_lr_scale}.")
+        domains = self.require_info("domain_names", "named domains")
+        if len(domains) != 2:
+            raise ConfigError(f"{self.method_name} translates between exactly 2 domains, got {domains}.")
+        direction = self.data_info.get("direction", "a2b")
+        self.source_domain = 0 if direction == "a2b" else 1
+        self.target_domain = 1 - self.source_domain
+
+        phases = dict(phases or {})
+        self.phase_lengths = {k: int(phases.get(k, 0)) for k in ("g0", "attention")}
+        if any(v < 0 for v in self.phase_lengths.values()):
+            raise ConfigError(f"method.phases.g0 and method.phases.attention must be ≥ 0 iterations, got {phases}.")
+
+        induction = dict(induction or {})
+        self.monitor = induction.pop("monitor", "discriminator")
+        if self.monitor not in ("discriminator", "generator"):
+            raise ConfigError(f"method.induction.monitor must be discriminator or generator, got '{self.monitor}'.")
+        self.restart_phases = {int(p) for p in induction.pop("restart_phases", (1, 2))}
+        self.induction = AdaptiveWeightInduction(**induction)
+
+        uses_vgg = use_attention or regularizer == "perceptual"
+        self.vgg_pretrained = bool(pretrained)
+        if uses_vgg and not self.vgg_pretrained:
+            message = (
+                f"method={self.method_name} runs with pretrained=false: its VGG-19 layers (attention encoder, perceptual "
+                "features F) are randomly initialised, not ImageNet's as in the paper."
+            )
+            warnings.warn(message, UserWarning, stacklevel=2)
+            log.warning(message)
+
+        # networks: G0, A (Sec. 2 "The model architectures"), D, and the frozen F of Eq. 4
+        self.G0 = self.build_net(dict(generator))
+        self.A = self.build_net(dict(attention), pretrained=self.vgg_pretrained) if use_attention else None
+        self.D = self.build_net(dict(discriminator))
+        self.feature_net = (
+            VGG19Features(list(perceptual_layers), pretrained=self.vgg_pretrained, frozen=True)
+            if regularizer == "perceptual"
+            else None
+        )
+        self.perceptual_weights = [float(w) for w in perceptual_weights]
+        self.register_pool("fake", pool_size)
+        self.build_ema(["G0", "A"] if use_attention else ["G0"])
+        if "lr_joint" not in self.optim_cfg:
+            self.optim_cfg = {**self.optim_cfg, "lr_joint": float(self.optim_cfg["lr"]) * joint_lr_scale}
+        last = self.phase_lengths["g0"] + self.phase_lengths["attention"]
+        if use_attention and 0 < self.max_iterations <= last:
+            log.info("method=%s: %d iterations end before the joint phase (starts at %d).", self.method_name,
+                     self.max_iterations, last)
+
+    # ------------------------------------------------------------------------------------------ optimizers
+    def optimizer_groups(self) -> dict[str, Any]:
+        """G0 (phase 1), A (phase 2), joint = G0 + A at the smaller lr (phase 3), D. The VGG feature net F (and a
+        frozen attention encoder) are in none."""
+        groups: dict[str, Any] = {"G0": list(self.G0.parameters())}
+        if self.A is not None:
+            attention = [p for p in self.A.parameters() if p.requires_grad]
+            groups["A"] = attention
+            groups["joint"] = list(self.G0.parameters()) + attention
+        groups["D"] = list(self.D.parameters())
+        return groups
+
+    # ---------------------------------------------------------------------------------------- schedules
+    def phase_at(self, iteration: int) -> int:
+        """Training phase (1 = G0, 2 = attention, 3 = joint) of a 0-based iteration."""
+        if self.A is None or iteration < self.phase_lengths["g0"]:
+            return 1
+        if iteration < self.phase_lengths["g0"] + self.phase_lengths["attention"]:
+            return 2
+        return 3
+
+    @property
+    def phase(self) -> int:
+        """The phase of the last trained iteration (what ``translate`` composes with)."""
+        return self.phase_at(max(self.iteration - 1, 0))
+
+    def _enter_phase(self, phase: int) -> None:
+        if self.induction.phase == phase:
+            return
+        if phase in self.restart_phases:
+            self.induction.restart(phase)
+        else:
+            self.induction.phase = phase
+
+    # ----------------------------------------------------------------------------------------- generator
+    def generate(self, x: torch.Tensor, phase: int, ema: bool = False) -> SATOutput:
+        """G(x) as trained in ``phase``: phase 1 G0(x) (A ≡ 1); phase 2 the composite with G0 fixed (no graph
+        through G0); phase 3 the composite with gradients to both."""
+        g0 = self.inference_net("G0") if ema else self.G0
+        if phase == 1 or self.A is None:
+            content = g0(x)
+            return SATOutput(content, torch.ones_like(x[:, :1]), content)
+        a = self.inference_net("A") if ema else self.A
+        if phase == 2:
+            with torch.no_grad():
+                content = g0(x)
+        else:
+            content = g0(x)
+        mask = a(x)
+        return SATOutput(compose(content, mask, x), mask, content)
+
+    def self_regularization(self, x: torch.Tensor, translated: torch.Tensor) -> torch.Tensor:
+        """ℓ_reg(G(x), x): Eq. 4 with the frozen F, or the l1/l2 pixel distance."""
+        hp = self.hparams
+        if hp.regularizer == "perceptual":
+            with torch.no_grad():
+                source = self.feature_net(x)
+            return perceptual_self_regularization(source, self.feature_net(translated), self.perceptual_weights)
+        if hp.regularizer == "l1":
+            return F.l1_loss(translated, x)
+        return F.mse_loss(translated, x)
+
+    # ----------------------------------------------------------------------------------------- iteration
+    def train_iteration(self, batch: dict) -> dict[str, torch.Tensor]:
+        hp = self.hparams
+        phase = self.phase_at(self.iteration)
+        self._enter_phase(phase)
+        self.G0.train(self.training and phase != 2)  # phase 2: G0 frozen, BatchNorm statistics included
+        lam = self.induction.value
+        x, y = batch["image"], batch["ref"]  # x ∈ X (source domain), y ∈ Y (unpaired target-domain image)
+        saved: dict[str, torch.Tensor] = {}
+
+        def generator_step():  # Eq. 1
+            out = self.generate(x, phase)
+            parts = {"adv": generator_adv_loss(self.D(out.image).src, hp.gan_mode), "reg": self.self_regularization(x, out.image)}
+            saved["fake"] = out.image.detach()
+            return parts["adv"] + lam * parts["reg"], parts
+
+        opt = PHASE_OPTIMIZER[phase]
+        logs = {k.replace(f"loss/{opt}/", "loss/G/"): v for k, v in self.optimize(opt, generator_step).items()}
+
+        def discriminator_step():  # Eq. 2, on the image history
+            fake = self.pools["fake"].query(saved["fake"])
+            parts = {"adv": discriminator_adv_loss(self.D(y).src, self.D(fake).src, hp.gan_mode)}
+            total = parts["adv"]
+            if hp.gan_mode == "wgan" and hp.lambda_gp > 0:
+                parts["gp"] = gradient_penalty(lambda t: self.D(t).src, y, fake)
+                total = total + hp.lambda_gp * parts["gp"]
+            return total, parts
+
+        logs.update(self.optimize("D", discriminator_step))
+        monitored = logs["loss/D/adv"] if self.monitor == "discriminator" else logs["loss/G/adv"]
+        self.induction.update(float(monitored))
+        logs.update(self.schedule_logs(phase, lam))
+        return logs
+
+    def schedule_logs(self, phase: int, lam: float) -> dict[str, torch.Tensor]:
+        """What the W&B/CSV charts show every step: phase, the λ used this step, the smoothed monitored loss,
+        whether λ holds, and whether the VGG features are ImageNet's."""
+        ind = self.induction
+        logs = {
+            "schedule/phase": torch.tensor(float(phase)),
+            "schedule/lambda": torch.tensor(float(lam)),
+            "schedule/lambda_holding": torch.tensor(float(ind.holding)),
+            "vgg_pretrained": torch.tensor(float(self.vgg_pretrained)),
+        }
+        if ind.smoothed is not None:
+            logs["schedule/adv_smoothed"] = torch.tensor(float(ind.smoothed))
+        return logs
+
+    # ----------------------------------------------------------------------------------------- translate
+    @torch.no_grad()
+    def translate(self, images: torch.Tensor, target: Any = None, **kwargs: Any) -> dict[str, torch.Tensor]:
+        """images B×3×H×W in [−1, 1] from the source domain; target: the target domain index (or B of them; SAT
+        learns one direction). Returns ``image`` G(x), ``mask`` A(x) (B×1×H×W; all ones while only G0 has been
+        trained: A ≡ 1 in phase 1) and ``content`` G0(x); without attention only ``image``."""
+        if target is not None:
+            wanted = torch.as_tensor(target).view(-1)
+            if bool((wanted != self.target_domain).any()):
+                names = self.data_info["domain_names"]
+                raise ConfigError(
+                    f"method={self.method_name} learns one direction, {names[self.source_domain]} → {names[self.target_domain]}; "
+                    f"it cannot translate to {names[int(wanted[wanted != self.target_domain][0])]} (train with data.direction flipped for that)."
+                )
+        out = self.generate(images, self.phase, ema=True)
+        if self.A is None:
+            return {"image": out.image}
+        return {"image": out.image, "mask": out.mask, "content": out.content}
+
+    # ---------------------------------------------------------------------------------------- checkpoints
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        super().on_save_checkpoint(checkpoint)
+        checkpoint["sat"] = {"induction": self.induction.state_dict(), "phase": self.phase}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        super().on_load_checkpoint(checkpoint)
+        state = checkpoint.get("sat")
+        if state is not None:
+            self.induction.load_state_dict(state["induction"])
