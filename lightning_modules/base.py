@@ -6,7 +6,7 @@ checkpoint bookkeeping. A method subclasses ``GANModule`` and supplies only its 
 Contract for subclasses:
 - ``__init__``: call ``super().__init__(**common)`` first, build nets (``self.build_net(cfg, **runtime_kwargs)``),
   register pools (``self.register_pool``), then ``self.build_ema([...net attribute names])`` if wanted.
-- ``optimizer_groups() -> dict[name, params or (params, lr_scale)]``: one Adam per entry, in order.
+- ``optimizer_groups() -> dict[name, params]``: one Adam per entry, in order (``optim.lr_<name>`` overrides its lr).
 - ``train_iteration(batch) -> dict[str, Tensor]``: one iteration of the paper's algorithm; call
   ``self.optimize(name, closure)`` for each update; return scalars to log (keys like ``loss/G/cycle``).
 - ``translate(images, target, **kw) -> dict`` with at least ``image`` (and ``mask``, ``flow``, ``content`` where

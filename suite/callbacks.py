@@ -29,7 +29,7 @@ class IterationCheckpoint(pl.Callback):
         tmp = self.dirpath / f".last.ckpt.tmp{os.getpid()}"
         if trainer.is_global_zero:
             self.dirpath.mkdir(parents=True, exist_ok=True)
-        trainer.save_checkpoint(tmp)
+        trainer.save_checkpoint(tmp, weights_only=False)  # the full state: optimizers, schedulers, loops
         if trainer.is_global_zero:
             os.replace(tmp, self.last_path)
         trainer.strategy.barrier("IterationCheckpoint.save")

@@ -46,6 +46,23 @@ def load_checkpoint_run(ckpt_path: str | Path, device: torch.device | str = "cpu
     return module, datamodule, ckpt
 
 
+def both_domains(loader_fn):
+    """A loader factory whose batches hold every real image of a domain batch with its label: ``image`` with
+    ``domain`` and ``ref`` with ``ref_domain`` (in the two-domain view ``image`` is always the source domain,
+    so a classifier trained on it alone would see one class)."""
+
+    def make():
+        for batch in loader_fn():
+            if "ref" in batch and "ref_domain" in batch:
+                batch = {
+                    "image": torch.cat([batch["image"], batch["ref"]]),
+                    "domain": torch.cat([batch["domain"], batch["ref_domain"]]),
+                }
+            yield batch
+
+    return make
+
+
 def _device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -79,12 +96,13 @@ def evaluate_checkpoint(
         dm.setup("fit")
         evaluator = get_or_train_eval_classifier(
             info,
-            dm.train_dataloader,
+            both_domains(dm.train_dataloader),
             clf_cfg["cache_dir"],
             arch=clf_cfg["arch"],
             epochs=clf_cfg["epochs"],
             device=dev,
-            test_loader_fn=dm.test_dataloader,
+            test_loader_fn=both_domains(dm.test_dataloader),
+            split="train:image+ref",
         )
     book = MetricBook()
     grid_batch: dict[str, torch.Tensor] | None = None

@@ -4,6 +4,7 @@ the thin ``@hydra.main`` in train.py, so tests call it directly with a composed 
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,8 @@ from suite.config import data_kwargs, to_plain
 from suite.errors import ConfigError, SuiteError
 
 log = logging.getLogger(__name__)
+# Lightning's own deprecation noise, not actionable for users of the suite.
+warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
 
 
 def instantiate(cfg: Any, **kwargs: Any) -> Any:

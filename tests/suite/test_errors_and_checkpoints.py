@@ -65,3 +65,20 @@ def test_secrets_never_reach_saved_config():
     cfg = {"logger": {"wandb": {"api_key": "abc", "project": "p"}}, "token": "t", "x": [{"password": "p"}]}
     clean = strip_secrets(cfg)
     assert "abc" not in str(clean) and "'t'" not in str(clean) and clean["logger"]["wandb"]["project"] == "p"
+
+
+def test_data_without_the_needed_view_is_one_sentence():
+    from suite.errors import DatasetError
+    from suite.training import build_datamodule
+    from tests.conftest import compose_config
+
+    cfg = compose_config(["run_dir=/tmp/unused", "data=shapes"])
+    with pytest.raises(DatasetError, match="data=shapes offers the views two_domain, multi_domain; the method needs multi_factor"):
+        build_datamodule(cfg, "multi_factor")
+
+
+def test_unknown_domain_name_lists_valid_ones(make_cfg):
+    from suite.errors import DatasetError
+
+    with pytest.raises(DatasetError, match="happy"):
+        train(make_cfg("data.domains=[neutral,grumpy]", "trainer.fast_dev_run=true"))
