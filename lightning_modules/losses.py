@@ -116,3 +116,20 @@ def uniform_posterior_cross_entropy(logits: torch.Tensor) -> torch.Tensor:
     attribute, ``CE(U, p) = −(1/K) Σ_k log p_k`` (logits B×K), averaged over the batch. It equals log K exactly
     when p is uniform and is larger otherwise (``= log K + KL(U ‖ p)``)."""
     return -F.log_softmax(logits.float(), dim=1).mean(dim=1).mean()
+
+
+def attribute_classification_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Multi-label attribute classification (the bridge's L_cls; STGAN/AttGAN style): independent sigmoid
+    cross-entropies of C(x) (B×n logits) vs the {0, 1} labels, averaged over attributes and batch."""
+    return F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
+
+
+def mode_seeking_loss(
+    code_a: torch.Tensor, code_b: torch.Tensor, image_a: torch.Tensor, image_b: torch.Tensor, eps: float = 1e-5
+) -> torch.Tensor:
+    """Mode seeking (Mao et al., MSGAN; the bridge's L_ms): ``mean|r_a − r_b| / (mean|G(r_a) − G(r_b)| + eps)``.
+
+    Minimising it pushes two outputs for two random codes apart. With identical images it is
+    ``mean|r_a − r_b| / eps`` — large but finite.
+    """
+    return (code_a - code_b).abs().mean() / ((image_a - image_b).abs().mean() + eps)

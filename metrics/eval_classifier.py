@@ -54,7 +54,7 @@ ARCHS = ("small", "resnet18")
 TASKS = ("domain", "multilabel")
 CACHE_FORMAT = 1  # bump when the architectures or the training recipe change, so old caches are not reused
 DEFAULT_EPOCHS = 10
-DEFAULT_SHIFT = 0.0625  # random translation, as a fraction of the side, during training
+DEFAULT_SHIFT = 0.0  # random translation (fraction of the side); off: within a short budget it cost accuracy
 # Fields of the datamodule's info that define what the classifier learns; anything else (batch size,
 # workers, …) must not change the key.
 KEY_FIELDS = (
@@ -75,28 +75,36 @@ KEY_FIELDS = (
 
 
 # ---------------------------------------------------------------------------------------------- networks
-class SmallClassifier(nn.Module):
-    """A compact CNN for 32–128 px: four conv-BN-ReLU stages, a 4×4 pooled map, a linear head.
+def _conv_bn_relu(c_in: int, c_out: int, stride: int) -> list[nn.Module]:
+    return [
+        nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(True),
+    ]
 
-    Stages 2–4 halve the resolution; the first does too from 64 px up but keeps it below (``first_stride=1``),
-    since a 32 px face's mouth and brows are only a few pixels. The 4×4 map (rather than global pooling)
-    keeps the coarse layout, which matters for faces (where the mouth is) and for position-defined classes.
-    x: B×3×H×W in [-1, 1] → logits B×num_outputs.
+
+class SmallClassifier(nn.Module):
+    """A compact CNN for 32–128 px: six conv-BN-ReLU layers, a 4×4 pooled map, a linear head.
+
+    Widths w/2, w, w, 2w, 2w, 4w; layers 2, 4 and 6 halve the resolution, and so does the stem from 64 px up
+    (``first_stride=2``) — below it keeps full resolution, since a 32 px face's mouth and brows are only a
+    few pixels. The 4×4 map (rather than global pooling) keeps the coarse layout, which matters for faces
+    (where the mouth is) and for position-defined classes. x: B×3×H×W in [-1, 1] → logits B×num_outputs.
     """
 
     def __init__(self, num_outputs: int, width: int = 32, first_stride: int = 2) -> None:
         super().__init__()
-        chans = [3, width, 2 * width, 4 * width, 4 * width]
-        layers: list[nn.Module] = []
-        for i, (c_in, c_out) in enumerate(zip(chans[:-1], chans[1:])):
-            layers += [
-                nn.Conv2d(c_in, c_out, 3, stride=first_stride if i == 0 else 2, padding=1, bias=False),
-                nn.BatchNorm2d(c_out),
-                nn.ReLU(True),
-            ]
-        self.features = nn.Sequential(*layers)
+        w = width
+        self.features = nn.Sequential(
+            *_conv_bn_relu(3, w // 2, first_stride),
+            *_conv_bn_relu(w // 2, w, 2),
+            *_conv_bn_relu(w, w, 1),
+            *_conv_bn_relu(w, 2 * w, 2),
+            *_conv_bn_relu(2 * w, 2 * w, 1),
+            *_conv_bn_relu(2 * w, 4 * w, 2),
+        )
         self.pool = nn.AdaptiveAvgPool2d(4)
-        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(0.2), nn.Linear(chans[-1] * 16, num_outputs))
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(4 * w * 16, num_outputs))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.pool(self.features(x)))
@@ -134,8 +142,8 @@ def _check_task(task: str) -> None:
         raise ConfigError(f"unknown evaluation classifier task {task!r}; choose 'domain' or 'multilabel'.")
 
 
-def _labels(batch: Mapping[str, Any], task: str, num_outputs: int) -> Tensor:
-    key = "domain" if task == "domain" else "attrs"
+def _labels(batch: Mapping[str, Any], task: str, num_outputs: int, key: str | None = None) -> Tensor:
+    key = key or ("domain" if task == "domain" else "attrs")
     if key not in batch:
         raise DatasetError(
             f"the batches carry no {key!r} labels, which the task={task} evaluation classifier needs; "
@@ -159,6 +167,29 @@ def _labels(batch: Mapping[str, Any], task: str, num_outputs: int) -> Tensor:
     return y
 
 
+def _example_images(batch: Mapping[str, Any], use_ref: bool) -> Tensor:
+    """Real images of a batch: ``image`` and, with ``use_ref``, ``ref`` after it.
+
+    The two-domain view puts only source-domain images in ``image`` and the other domain's in ``ref`` (with
+    ``ref_domain``), so both are needed for a classifier to see every domain.
+    """
+    images = torch.as_tensor(batch["image"]).to(torch.float32)
+    if not use_ref:
+        return images
+    if "ref" not in batch:
+        raise DatasetError("use_ref is set but the batches carry no 'ref' images; turn use_ref off.")
+    return torch.cat([images, torch.as_tensor(batch["ref"]).to(torch.float32)])
+
+
+def _example_labels(batch: Mapping[str, Any], task: str, num_outputs: int, use_ref: bool) -> Tensor:
+    """Labels matching :func:`_example_images`."""
+    labels = _labels(batch, task, num_outputs)
+    if not use_ref:
+        return labels
+    ref_key = "ref_domain" if task == "domain" else "ref_attrs"
+    return torch.cat([labels, _labels(batch, task, num_outputs, ref_key)])
+
+
 def _loss(logits: Tensor, y: Tensor, task: str) -> Tensor:
     return F.cross_entropy(logits, y) if task == "domain" else F.binary_cross_entropy_with_logits(logits, y)
 
@@ -176,17 +207,24 @@ def _device_of(model: nn.Module) -> torch.device:
 
 # ---------------------------------------------------------------------------------------------- training
 def _augment(images: Tensor, shift: float, hflip: bool) -> Tensor:
-    """Random per-image translation by up to ``shift`` of the side, and optional horizontal flips."""
-    b = images.shape[0]
+    """Random per-image translation by up to ``shift`` of the side, and optional horizontal flips.
+
+    Shifts are whole pixels with the border repeated: a sub-pixel (interpolated) shift would blur away the
+    few-pixel details (a mouth corner, a brow) that tell expressions apart at 32 px.
+    """
+    b, c, h, w = images.shape
+    dev = images.device
     if shift > 0:
-        theta = torch.zeros(b, 2, 3, device=images.device, dtype=images.dtype)
-        theta[:, 0, 0] = theta[:, 1, 1] = 1.0
-        # affine_grid spans [-1, 1], so a shift of s·side is 2s in grid units
-        theta[:, :, 2] = (torch.rand(b, 2, device=images.device, dtype=images.dtype) * 2 - 1) * 2 * shift
-        grid = F.affine_grid(theta, list(images.shape), align_corners=False)
-        images = F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
+        max_y, max_x = round(shift * h), round(shift * w)
+        dy = torch.randint(-max_y, max_y + 1, (b, 1), device=dev)
+        dx = torch.randint(-max_x, max_x + 1, (b, 1), device=dev)
+        rows = (torch.arange(h, device=dev) + dy).clamp(0, h - 1)  # B×H
+        cols = (torch.arange(w, device=dev) + dx).clamp(0, w - 1)  # B×W
+        batch = torch.arange(b, device=dev).view(b, 1, 1, 1)
+        chans = torch.arange(c, device=dev).view(1, c, 1, 1)
+        images = images[batch, chans, rows.view(b, 1, h, 1), cols.view(b, 1, 1, w)]
     if hflip:
-        flip = torch.rand(b, device=images.device) < 0.5
+        flip = torch.rand(b, device=dev) < 0.5
         images = torch.where(flip.view(-1, 1, 1, 1), images.flip(-1), images)
     return images
 
@@ -198,7 +236,7 @@ def train_eval_classifier(
     arch: str = "small",
     epochs: int | None = None,
     steps: int | None = None,
-    lr: float = 2e-3,
+    lr: float = 3e-3,
     device: str | torch.device = "cpu",
     *,
     image_size: int | Sequence[int] | None = None,
@@ -206,15 +244,24 @@ def train_eval_classifier(
     shift: float = DEFAULT_SHIFT,
     hflip: bool = False,
     seed: int = 0,
+    use_ref: bool = False,
+    preload_mb: float = 1024.0,
 ) -> nn.Module:
     """Train an evaluation classifier on real images and return it in eval mode on ``device``.
 
     train_loader: batches with ``image`` (B×3×H×W in [-1, 1]) and ``domain`` (B int, task ``"domain"``,
-    cross-entropy) or ``attrs`` (B×n in {0, 1}, task ``"multilabel"``, BCE). Training runs ``epochs`` passes
-    (default 5 when neither ``epochs`` nor ``steps`` is given) and stops early after ``steps`` optimizer
-    steps. Adam with cosine decay. Augmentation: each image is translated at random by up to ``shift`` of its
-    side (border pixels repeat; 0 turns it off), and ``hflip`` adds random horizontal flips (only for
-    left/right-symmetric labels). The global RNG is forked and seeded, so results are reproducible and callers' RNG is untouched.
+    cross-entropy) or ``attrs`` (B×n in {0, 1}, task ``"multilabel"``, BCE). ``use_ref`` adds each batch's
+    ``ref`` images with their ``ref_domain`` / ``ref_attrs`` labels: the two-domain view needs it, since its
+    ``image`` holds the source domain only. Training runs ``epochs`` passes
+    (``DEFAULT_EPOCHS`` when neither ``epochs`` nor ``steps`` is given) and stops early after ``steps``
+    optimizer steps. Adam with cosine decay. Augmentation: each image is translated at random by up to
+    ``shift`` of its side (border pixels repeat; 0 turns it off), and ``hflip`` adds random horizontal flips
+    (only for left/right-symmetric labels).
+
+    When the first pass's images and labels fit in ``preload_mb`` MiB they are kept in memory and later
+    epochs reshuffle them there instead of iterating the loader again (a datamodule may render or decode
+    much more per batch than the classifier needs); 0 turns this off. The global RNG is forked and seeded,
+    so results are reproducible and the caller's RNG is untouched.
     """
     _check_task(task)
     if epochs is None and steps is None:
@@ -236,21 +283,41 @@ def train_eval_classifier(
             per_epoch = None
         total = steps if per_epoch is None else min(steps or math.inf, (epochs or math.inf) * per_epoch)
         opt = sched = None
+        memory: tuple[Tensor, Tensor] | None = None  # the whole training set, once it has been seen
+        store: list[tuple[Tensor, Tensor]] | None = [] if preload_mb > 0 else None
+        stored_bytes, batch_size = 0, 1
+        seen_labels: set[int] = set()
         step, epoch, start = 0, 0, time.perf_counter()
         while (epochs is None or epoch < epochs) and (steps is None or step < steps):
+            if memory is not None:
+                order = torch.randperm(memory[0].shape[0])
+                source: Iterable[tuple[Tensor, Tensor]] = (
+                    (memory[0][idx], memory[1][idx]) for idx in order.split(batch_size)
+                )
+            else:
+                source = (
+                    (_example_images(b, use_ref), _example_labels(b, task, num_outputs, use_ref))
+                    for b in train_loader
+                )
             seen = 0
-            for batch in train_loader:
-                images = torch.as_tensor(batch["image"]).to(device, torch.float32)
+            for images_cpu, y_cpu in source:
+                if epoch == 0 and task == "domain":
+                    seen_labels.update(y_cpu.unique().tolist())
+                if store is not None:
+                    store.append((images_cpu, y_cpu))
+                    stored_bytes += images_cpu.nelement() * images_cpu.element_size()
+                    if stored_bytes > preload_mb * 2**20:
+                        store = None
+                batch_size = max(batch_size, images_cpu.shape[0])
+                images, y = images_cpu.to(device), y_cpu.to(device)
                 if model is None:  # image size taken from the data when not given
                     model = build_classifier(arch, num_outputs, tuple(images.shape[-2:])).to(device)
                 if opt is None:
                     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
                     if total is not None and math.isfinite(total):
                         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(int(total), 1))
-                y = _labels(batch, task, num_outputs).to(device)
-                images = _augment(images, shift, hflip)
                 model.train()
-                loss = _loss(model(images), y, task)
+                loss = _loss(model(_augment(images, shift, hflip)), y, task)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -268,6 +335,15 @@ def train_eval_classifier(
                 raise DatasetError(
                     "the training loader yielded no batches; the evaluation classifier needs real training images."
                 )
+            full_pass = steps is None or step < steps
+            if epoch == 0 and full_pass and task == "domain" and len(seen_labels) < 2:
+                raise DatasetError(
+                    f"the training batches hold only domain {sorted(seen_labels)}, so no classifier can be learnt; "
+                    "use a view with every domain in 'image' or set use_ref for the two-domain view."
+                )
+            if store:
+                memory = (torch.cat([x for x, _ in store]), torch.cat([t for _, t in store]))
+            store = None
             epoch += 1
     assert model is not None
     log.info("eval classifier trained: %d steps, %d epochs, %.1f s", step, epoch, time.perf_counter() - start)
@@ -296,26 +372,26 @@ def evaluate_real_accuracy(
     task: str = "domain",
     attr_names: Sequence[str] | None = None,
     max_batches: int | None = None,
+    use_ref: bool = False,
 ) -> dict[str, float]:
     """Accuracy of the classifier on real test images (the papers' "Real" row).
 
     Labels are the images' own ``domain`` / ``attrs``. Returns ``{"accuracy": overall, "n": images}`` and,
     for multilabel, ``"accuracy/<attr>"`` per attribute (names from ``attr_names``, else indices); overall
-    multilabel accuracy is the mean over all image×attribute decisions.
+    multilabel accuracy is the mean over all image×attribute decisions. ``use_ref`` also scores the
+    batches' labelled ``ref`` images (the two-domain view's test ``image`` holds the source domain only).
     """
     _check_task(task)
     was_training = model.training
     model.eval()
     book = MetricBook()
     n_images = 0
-    num_outputs = None
     for i, batch in enumerate(test_loader):
         if max_batches is not None and i >= max_batches:
             break
-        images = torch.as_tensor(batch["image"])
-        logits = model(images.to(_device_of(model), torch.float32))
-        num_outputs = logits.shape[1]
-        y = _labels(batch, task, num_outputs)
+        images = _example_images(batch, use_ref)
+        logits = model(images.to(_device_of(model)))
+        y = _example_labels(batch, task, logits.shape[1], use_ref)
         correct = _correct(logits, y, task)
         book.add("accuracy", correct, columns=attr_names if task == "multilabel" else None)
         n_images += images.shape[0]
@@ -422,10 +498,11 @@ def _real_accuracy(
     test_loader_fn: Callable[[], Iterable[Mapping[str, Any]]],
     task: str,
     info: Mapping[str, Any],
+    use_ref: bool,
 ) -> dict[str, float]:
     attr_names = info.get("attr_names") if task == "multilabel" else None
     acc = evaluate_real_accuracy(
-        model, test_loader_fn(), task, attr_names=list(attr_names) if attr_names else None
+        model, test_loader_fn(), task, attr_names=list(attr_names) if attr_names else None, use_ref=use_ref
     )
     log.info("evaluation classifier real-test accuracy %.4f", acc["accuracy"])
     return acc
@@ -463,11 +540,12 @@ def get_or_train_eval_classifier(
     arch: str = "small",
     epochs: int | None = None,
     steps: int | None = None,
-    lr: float = 2e-3,
+    lr: float = 3e-3,
     weight_decay: float = 1e-4,
     shift: float = DEFAULT_SHIFT,
     hflip: bool = False,
     seed: int = 0,
+    use_ref: bool | None = None,
     split: str = "train",
     device: str | torch.device = "cpu",
     test_loader_fn: Callable[[], Iterable[Mapping[str, Any]]] | None = None,
@@ -481,6 +559,8 @@ def get_or_train_eval_classifier(
     loading. The file is ``<cache_dir>/evalclf-<key>.pt`` (state_dict, written atomically) with
     ``evalclf-<key>.json`` beside it (settings, data fields, real-test accuracy when test_loader_fn is given).
     A cache file that cannot be loaded is reported with a warning and replaced by a freshly trained one.
+    ``use_ref`` (default: on for the two-domain view, whose ``image`` holds one domain only) also trains on
+    the batches' labelled ``ref`` images.
     """
     task = task or _infer_task(datamodule_info)
     _check_task(task)
@@ -490,6 +570,8 @@ def get_or_train_eval_classifier(
         raise ConfigError("the datamodule info needs an 'image_size' to build the evaluation classifier.")
     if epochs is None and steps is None:
         epochs = DEFAULT_EPOCHS  # resolved before keying, so a changed default cannot reuse an old cache
+    if use_ref is None:
+        use_ref = task == "domain" and datamodule_info.get("view") == "two_domain"
     settings = {
         "epochs": epochs,
         "steps": steps,
@@ -498,6 +580,7 @@ def get_or_train_eval_classifier(
         "shift": shift,
         "hflip": hflip,
         "seed": seed,
+        "use_ref": use_ref,
     }
     key = cache_key(datamodule_info, split=split, arch=arch, task=task, settings=settings)
     cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
@@ -526,7 +609,7 @@ def get_or_train_eval_classifier(
                 )
             model = model.to(device).eval()
             if meta.get("real_accuracy") is None and test_loader_fn is not None:
-                meta["real_accuracy"] = _real_accuracy(model, test_loader_fn, task, datamodule_info)
+                meta["real_accuracy"] = _real_accuracy(model, test_loader_fn, task, datamodule_info, use_ref)
                 _write_sidecar(sidecar, meta)
             log.info("loaded evaluation classifier %s", path)
             return EvalClassifier(model, task, num_outputs, key, path, True, meta)
@@ -547,6 +630,7 @@ def get_or_train_eval_classifier(
         shift=shift,
         hflip=hflip,
         seed=seed,
+        use_ref=use_ref,
     )
     meta = {
         "key": key,
@@ -563,7 +647,7 @@ def get_or_train_eval_classifier(
         "real_accuracy": None,
     }
     if test_loader_fn is not None:
-        meta["real_accuracy"] = _real_accuracy(model, test_loader_fn, task, datamodule_info)
+        meta["real_accuracy"] = _real_accuracy(model, test_loader_fn, task, datamodule_info, use_ref)
 
     try:
         cache.mkdir(parents=True, exist_ok=True)

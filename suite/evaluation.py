@@ -46,21 +46,46 @@ def load_checkpoint_run(ckpt_path: str | Path, device: torch.device | str = "cpu
     return module, datamodule, ckpt
 
 
-def both_domains(loader_fn):
-    """A loader factory whose batches hold every real image of a domain batch with its label: ``image`` with
-    ``domain`` and ``ref`` with ``ref_domain`` (in the two-domain view ``image`` is always the source domain,
-    so a classifier trained on it alone would see one class)."""
+class TargetLabels:
+    """Which label the evaluation classifier learns and which label a translation should have.
 
-    def make():
-        for batch in loader_fn():
-            if "ref" in batch and "ref_domain" in batch:
-                batch = {
-                    "image": torch.cat([batch["image"], batch["ref"]]),
-                    "domain": torch.cat([batch["domain"], batch["ref_domain"]]),
-                }
-            yield batch
+    - domain views: ``domain`` of ``image`` and ``ref_domain`` of ``ref``; the target is ``batch['target']``.
+    - multi_factor view: one factor (``expression`` when modelled), from ``factors`` and ``ref_factors``; the
+      target is the reference's value (evaluation swaps that code from the reference).
+    """
 
-    return make
+    def __init__(self, info: dict, source_key, ref_key, target_fn):
+        self.info, self._source, self._ref, self.target = info, source_key, ref_key, target_fn
+
+    @classmethod
+    def for_run(cls, info: dict, module) -> TargetLabels | None:
+        if info.get("view") in ("two_domain", "multi_domain"):
+            return cls(info, lambda b: b["domain"], lambda b: b.get("ref_domain"), lambda b: b["target"])
+        modelled = info.get("factor_names", []) if info.get("view") == "multi_factor" else []
+        factor = "expression" if "expression" in modelled else None
+        if factor is None:
+            return None
+        values = info["factor_values"][factor]
+        clf_info = {**info, "domain_names": [f"{factor}={v}" for v in values], "num_domains": len(values)}
+        return cls(
+            clf_info,
+            lambda b: b["factors"][factor],
+            lambda b: b.get("ref_factors", {}).get(factor),
+            lambda b: b["ref_factors"][factor],
+        )
+
+    def loader(self, loader_fn):
+        """A loader factory whose batches hold every real image with its label: ``image`` and ``ref``."""
+
+        def make():
+            for batch in loader_fn():
+                images, labels = [batch["image"]], [self._source(batch)]
+                if "ref" in batch and self._ref(batch) is not None:
+                    images.append(batch["ref"])
+                    labels.append(self._ref(batch))
+                yield {"image": torch.cat(images), "domain": torch.cat(labels)}
+
+        return make
 
 
 def _device(name: str) -> torch.device:
@@ -90,19 +115,21 @@ def evaluate_checkpoint(
     loader = dm.test_dataloader() if split == "test" else dm.val_dataloader()
     info = dm.info
     clf_cfg = {"arch": "small", "epochs": 5, "cache_dir": None, **(classifier or {})}
-    has_domains = "domain_names" in info
+    target_labels = TargetLabels.for_run(info, module)
     evaluator = None
-    if has_domains:
+    if target_labels is not None:
         dm.setup("fit")
         evaluator = get_or_train_eval_classifier(
-            info,
-            both_domains(dm.train_dataloader),
+            target_labels.info,
+            target_labels.loader(dm.train_dataloader),
             clf_cfg["cache_dir"],
             arch=clf_cfg["arch"],
             epochs=clf_cfg["epochs"],
             device=dev,
-            test_loader_fn=both_domains(dm.test_dataloader),
+            test_loader_fn=target_labels.loader(dm.test_dataloader),
             split="train:image+ref",
+            task="domain",
+            use_ref=False,  # TargetLabels already puts the ref images into each batch
         )
     book = MetricBook()
     grid_batch: dict[str, torch.Tensor] | None = None
@@ -115,7 +142,7 @@ def evaluate_checkpoint(
         fake = out["image"].float().clamp(-1, 1)
         per_image: dict[str, torch.Tensor] = {}
         if evaluator is not None:
-            per_image["accuracy_target"] = evaluator.accuracy(fake, batch["target"]).float()
+            per_image["accuracy_target"] = evaluator.accuracy(fake, target_labels.target(batch)).float()
         if batch.get("gt") is not None:
             gt = batch["gt"].float()
             per_image["psnr_gt"] = psnr(fake, gt)
@@ -137,6 +164,22 @@ def evaluate_checkpoint(
     metrics["num_images"] = float(seen)
     metrics["iteration"] = float(ckpt["suite"]["iteration"])
     out_dir.mkdir(parents=True, exist_ok=True)
+    fresh_loader = dm.test_dataloader() if split == "test" else dm.val_dataloader()
+    if ckpt["suite"]["method"] == "disent":
+        from metrics.disentanglement import disentanglement_report
+
+        metrics.update(disentanglement_report(module, fresh_loader, out_dir, max_images=max_images or 1000))
+    if info.get("view") == "multi_attribute" and hasattr(module, "sample_target"):
+        from metrics.bridge_eval import bridge_report
+
+        dm.setup("fit")
+        attr_clf = get_or_train_eval_classifier(
+            info, dm.train_dataloader, clf_cfg["cache_dir"], task="multilabel", arch=clf_cfg["arch"],
+            epochs=clf_cfg["epochs"], device=dev, test_loader_fn=dm.test_dataloader,
+        )
+        metrics.update(bridge_report(module, fresh_loader, attr_clf, out_dir, max_images=max_images))
+        if attr_clf.real_accuracy is not None:
+            metrics["accuracy_real"] = attr_clf.real_accuracy
     grid_path = out_dir / "grid.png"
     if grid_batch is not None:
         save_sample_grid(grid_path, grid_batch, grid_out)

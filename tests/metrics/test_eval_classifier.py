@@ -118,6 +118,46 @@ def test_training_is_reproducible(train_data):
         assert torch.equal(va, vb), ka
 
 
+def test_two_domain_batches_train_on_their_refs(train_data):
+    # the two-domain view: `image` only from domain 0, `ref` from domain 1
+    src = train_data["domain"] == 0
+    n = int(min(src.sum(), (~src).sum()))
+    two = {
+        "image": train_data["image"][src][:n],
+        "domain": torch.zeros(n, dtype=torch.long),
+        "ref": train_data["image"][~src][:n],
+        "ref_domain": torch.ones(n, dtype=torch.long),
+    }
+    with pytest.raises(DatasetError, match="only domain"):
+        train_eval_classifier(Loader(two, batch_size=32), 2, epochs=1)
+    model = train_eval_classifier(Loader(two, batch_size=32), 2, epochs=1, use_ref=True)
+    with_refs = evaluate_real_accuracy(model, Loader(two), use_ref=True)
+    assert with_refs["n"] == 2 * n
+
+
+class CountingLoader(Loader):
+    passes = 0
+
+    def __iter__(self):
+        self.passes += 1
+        return super().__iter__()
+
+
+def test_preload_reads_the_loader_once(train_data):
+    small = {k: v[:64] for k, v in train_data.items()}
+    once, every = CountingLoader(small, batch_size=32), CountingLoader(small, batch_size=32)
+    train_eval_classifier(once, 2, epochs=3)
+    train_eval_classifier(every, 2, epochs=3, preload_mb=0)
+    assert (once.passes, every.passes) == (1, 3)
+
+
+def test_shift_augmentation_moves_whole_pixels():
+    x = torch.arange(2 * 3 * 8 * 8, dtype=torch.float32).view(2, 3, 8, 8)
+    y = ec._augment(x, shift=0.25, hflip=False)
+    assert y.shape == x.shape
+    assert torch.isin(y, x).all()  # no interpolated values
+
+
 @pytest.fixture
 def counted(monkeypatch):
     """Counts trainings and train-loader constructions done by get_or_train_eval_classifier."""

@@ -1,0 +1,319 @@
+"""Bridge module: label arithmetic (att_diff, att_ak), references, losses, the critic schedule, update isolation,
+translate in both modes, and short real runs on the embedded faces."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from pytorch_lightning import Trainer
+
+from lightning_modules.bridge import attribute_difference, attribute_keeping, draw_references
+from lightning_modules.losses import mode_seeking_loss
+from suite.errors import ConfigError, DatasetError
+from suite.evaluation import evaluate_checkpoint, load_checkpoint_run
+from suite.training import build_datamodule, build_method, train
+from tests.conftest import compose_config
+
+ATTRS = ["Smiling", "Eyeglasses", "Bangs", "Blond_Hair"]
+INFO = {"name": "synthfaces", "view": "multi_attribute", "image_size": 32, "channels": 3, "attr_names": ATTRS,
+        "num_attrs": 4}
+TINY = ["method.generator.ngf=8", "method.generator.spade_hidden=8", "method.mapping.start_channels=8",
+        "method.mapping.channels=8", "method.encoder.nef=4", "method.code_channels=8", "method.discriminator.ndf=8"]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """These nets are tiny: a second intra-op thread only adds synchronisation (and stalls on a busy machine)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def make(*overrides: str, info=INFO):
+    cfg = compose_config(["run_dir=/tmp/unused", "logger=none", "trainer.max_steps=10", "method=bridge", *TINY, *overrides])
+    return build_method(cfg, info)
+
+
+def attach_trainer(module):
+    """Just enough trainer for ``optimize`` (as in test_aggan.py)."""
+    trainer = Trainer(accelerator="cpu", max_steps=-1, logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    trainer.strategy.connect(module)
+    trainer.strategy._lightning_optimizers = []
+    module.trainer = trainer
+    opts, _ = module.configure_optimizers()
+    trainer.strategy.optimizers = opts
+    trainer.strategy.lr_scheduler_configs = []
+    module.train()
+    return trainer
+
+
+def attr_batch(batch_size: int = 4, n: int = 4, size: int = 32, seed: int = 0) -> dict:
+    g = torch.Generator().manual_seed(seed)
+    attrs = torch.randint(0, 2, (batch_size, n), generator=g).float()
+    return {
+        "image": torch.rand(batch_size, 3, size, size, generator=g) * 2 - 1,
+        "ref": torch.rand(batch_size, 3, size, size, generator=g) * 2 - 1,
+        "attrs": attrs,
+        "target_attrs": 1 - attrs,
+    }
+
+
+def params_of(net):
+    return [p.detach().clone() for p in net.parameters()]
+
+
+def changed(before, net):
+    return any(not torch.equal(a, b) for a, b in zip(before, net.parameters()))
+
+
+def loss_names(logs, net):
+    return {k.split("/")[2] for k in logs if k.startswith(f"loss/{net}/")} - {"total"}
+
+
+# ---------------------------------------------------------------------------------------------- labels
+def test_att_diff_and_att_ak_on_hand_made_labels():
+    # Supplement Fig. 1's construction on five attributes: 0 and 3 are kept (red), 1, 2 and 4 converted (blue)
+    y_s = torch.tensor([[1.0, 0.0, 1.0, 0.0, 1.0]])
+    y_t = torch.tensor([[1.0, 1.0, 0.0, 0.0, 0.0]])
+    assert attribute_difference(y_s, y_t).tolist() == [[0.0, 1.0, -1.0, 0.0, -1.0]]
+    assert attribute_difference(y_t, y_s).tolist() == [[0.0, -1.0, 1.0, 0.0, 1.0]]
+    # part A = 1 − |att_diff| = [1, 0, 0, 1, 0]; part B = 1 − 2·Y_s = [−1, 1, −1, 1, −1]
+    assert attribute_keeping(y_s, y_t).tolist() == [[-1.0, 0.0, 0.0, 1.0, 0.0]]
+
+
+def test_att_ak_is_the_flip_of_each_kept_attribute():
+    y_s = torch.randint(0, 2, (64, 6)).float()
+    y_t = torch.randint(0, 2, (64, 6)).float()
+    ak = attribute_keeping(y_s, y_t)
+    kept = y_s == y_t
+    assert torch.equal(ak[~kept], torch.zeros_like(ak[~kept]))
+    # as an att_diff, att_ak takes every kept attribute to its opposite value
+    assert torch.equal((y_s + ak)[kept], (1 - y_s)[kept])
+
+
+def test_references_are_a_permutation():
+    perm = draw_references(16, generator=torch.Generator().manual_seed(3))
+    assert sorted(perm.tolist()) == list(range(16))
+    m = make()
+    batch = attr_batch(8)
+    torch.manual_seed(1)
+    x, y_s, x_ref, y_t = m._references(batch)
+    matches = [[j for j in range(8) if torch.equal(x_ref[i], x[j])] for i in range(8)]
+    assert all(len(js) == 1 for js in matches) and sorted(js[0] for js in matches) == list(range(8))
+    assert all(torch.equal(y_t[i], y_s[js[0]]) for i, js in enumerate(matches))
+
+
+def test_references_from_the_batch_when_asked():
+    m = make("method.references=batch")
+    batch = attr_batch(4)
+    x, y_s, x_ref, y_t = m._references(batch)
+    assert torch.equal(x_ref, batch["ref"]) and torch.equal(y_t, batch["target_attrs"])
+
+
+# ---------------------------------------------------------------------------------------------- losses
+def test_mode_seeking_is_finite_when_two_codes_give_identical_images():
+    r1, r2 = torch.randn(4, 16), torch.randn(4, 16)
+    img = torch.rand(4, 3, 8, 8)
+    value = mode_seeking_loss(r1, r2, img, img.clone())
+    assert torch.isfinite(value) and value.item() == pytest.approx((r1 - r2).abs().mean().item() / 1e-5, rel=1e-5)
+    assert mode_seeking_loss(r1, r2, img, img + 1) < value
+
+
+def test_mode_seeking_inside_the_generator_loss_with_a_code_blind_generator():
+    m = make()
+    torch.nn.init.zeros_(m.G.to_rgb[1].weight)
+    torch.nn.init.zeros_(m.G.to_rgb[1].bias)  # every code gives the same (zero) image
+    batch = attr_batch()
+    x, y_s, x_ref, y_t = m._references(batch)
+    total, parts = m.generator_loss(x, y_s, x_ref, y_t, attribute_difference(y_s, y_t), m.syntheses)
+    assert torch.isfinite(parts["ms"]) and parts["ms"] > 1e3 and torch.isfinite(total)
+
+
+def test_every_loss_of_the_method_is_trained():
+    m = make()
+    attach_trainer(m)
+    logs = m.train_iteration(attr_batch())
+    assert loss_names(logs, "G") == {"adv", "cls", "rec", "cyc", "sty", "ak", "ms"}
+    assert loss_names(logs, "D") == {"adv", "cls", "gp"}
+    assert m.syntheses == ["rand", "ref", "int"]
+
+
+def test_published_weights_are_the_defaults():
+    mc = compose_config(["run_dir=/tmp/unused", "method=bridge", "scale=paper"]).method
+    assert (mc.lambda_cls, mc.lambda_rec, mc.lambda_cyc, mc.lambda_ms, mc.lambda_sty, mc.lambda_ak) == (
+        10.0, 100.0, 100.0, 0.005, 50.0, 100.0)
+    assert mc.lambda_gp == 10.0 and mc.n_critic == 5 and mc.latent_dim == 16 and mc.code_channels == 32
+    assert mc.optim.lr == pytest.approx(2e-4) and list(mc.optim.betas) == [0.5, 0.999]
+    assert (mc.generator.ngf, mc.encoder.nef, mc.discriminator.ndf, mc.mapping.start_channels) == (32, 16, 16, 64)
+
+
+@pytest.mark.parametrize("modes,g_losses,syntheses", [
+    ("[label]", {"adv", "cls", "rec", "cyc", "ak", "ms"}, ["rand"]),
+    ("[reference]", {"adv", "cls", "rec", "cyc", "ak"}, ["ref"]),
+])
+def test_one_mode_alone_trains_its_path_only(modes, g_losses, syntheses):
+    m = make(f"method.modes={modes}")
+    attach_trainer(m)
+    logs = m.train_iteration(attr_batch())
+    assert loss_names(logs, "G") == g_losses and m.syntheses == syntheses
+
+
+def test_zero_weights_switch_terms_off():
+    m = make("method.lambda_ak=0", "method.lambda_ms=0", "method.lambda_sty=0", "method.interpolation=false")
+    attach_trainer(m)
+    logs = m.train_iteration(attr_batch())
+    assert loss_names(logs, "G") == {"adv", "cls", "rec", "cyc"} and m.syntheses == ["rand", "ref"]
+
+
+def test_bad_settings_are_one_sentence():
+    with pytest.raises(ConfigError, match="method.modes"):
+        make("method.modes=[labels]")
+    with pytest.raises(ConfigError, match="multi_attribute"):
+        make("method.view=multi_domain")
+    with pytest.raises(DatasetError, match="attr_names"):
+        make(info={k: v for k, v in INFO.items() if k != "attr_names"})
+
+
+# ---------------------------------------------------------------------------------------------- schedule
+def test_critic_runs_five_steps_per_generator_step():
+    m = make()
+    assert m.hparams.n_critic == 5
+    trainer = attach_trainer(m)
+    steps = {"G": 0, "D": 0}
+    for name, opt in zip(m._optimizer_names, trainer.strategy.optimizers):
+        opt.register_step_post_hook(lambda *_a, name=name: steps.__setitem__(name, steps[name] + 1))
+    batch = attr_batch(2)
+    for it in range(10):
+        m.iteration = it
+        m.train_iteration(batch)
+    assert steps == {"D": 10, "G": 2}
+
+
+def test_generator_step_leaves_d_and_d_step_leaves_g_m_e():
+    m = make()
+    attach_trainer(m)
+    batch = attr_batch(2)
+    nets = {"G": m.G, "M": m.M, "E": m.E, "D": m.D}
+    before = {k: params_of(v) for k, v in nets.items()}
+    m.iteration = 1  # a critic-only iteration
+    m.train_iteration(batch)
+    assert changed(before["D"], m.D) and not any(changed(before[k], nets[k]) for k in "GME")
+    before = {k: params_of(v) for k, v in nets.items()}
+    x, y_s, x_ref, y_t = m._references(batch)
+    m.optimize("G", lambda: m.generator_loss(x, y_s, x_ref, y_t, attribute_difference(y_s, y_t), m.syntheses))
+    assert all(changed(before[k], nets[k]) for k in "GME") and not changed(before["D"], m.D)
+
+
+# ---------------------------------------------------------------------------------------------- translate
+def test_label_based_translation_gives_diverse_results_for_several_codes():
+    m = make().eval()
+    batch = attr_batch(3)
+    out = m.translate(batch["image"], batch["target_attrs"], source_attrs=batch["attrs"], num_codes=4)
+    assert out["images"].shape == (4, 3, 3, 32, 32) and torch.equal(out["image"], out["images"][0])
+    assert out["code"].shape == (3, 8, 16, 16)
+    assert not torch.allclose(out["images"][0], out["images"][1])
+    again = m.translate(batch["image"], batch["target_attrs"], source_attrs=batch["attrs"], num_codes=4)
+    assert torch.equal(again["images"], out["images"])  # seeded by method.seed
+
+
+def test_label_code_is_m_plus_e_with_scaled_att_diff():
+    m = make().eval()
+    batch = attr_batch(2)
+    r = torch.randn(2, 16)
+    d = attribute_difference(batch["attrs"], batch["target_attrs"]) * 0.5
+    with torch.no_grad():
+        expected = m.G(batch["image"], m.M(r, d) + m.E(batch["image"], -d))
+    out = m.translate(batch["image"], batch["target_attrs"], source_attrs=batch["attrs"], noise=r, scale=0.5)
+    assert torch.allclose(out["image"], expected, atol=1e-5)
+    default = m.translate(batch["image"], batch["target_attrs"], source_attrs=batch["attrs"], noise=r)
+    assert m.hparams.test_diff_scale == 1.5 and not torch.allclose(default["image"], expected)
+
+
+def test_reference_based_and_interpolated_translation():
+    m = make().eval()
+    batch = attr_batch(3)
+    x, y_s, ref, y_r = batch["image"], batch["attrs"], batch["ref"], batch["target_attrs"]
+    d = attribute_difference(y_s, y_r) * 1.5
+    with torch.no_grad():
+        expected = m.G(x, m.E(ref, d) + m.E(x, -d))
+    by_ref = m.translate(x, None, source_attrs=y_s, reference=ref, reference_attrs=y_r)
+    assert torch.allclose(by_ref["image"], expected, atol=1e-5)
+    one_ref = m.translate(x, reference=ref[:1], source_attrs=y_s, reference_attrs=y_r[:1])
+    assert one_ref["image"].shape == x.shape
+    r = torch.randn(3, 16)
+    by_label = m.translate(x, y_r, source_attrs=y_s, noise=r)
+    both = dict(source_attrs=y_s, reference=ref, reference_attrs=y_r, noise=r)
+    assert torch.allclose(m.translate(x, y_r, alpha=1.0, **both)["image"], by_label["image"], atol=1e-5)
+    assert torch.allclose(m.translate(x, y_r, alpha=0.0, **both)["image"], by_ref["image"], atol=1e-5)
+    with pytest.raises(ConfigError, match="alpha"):
+        m.translate(x, y_r, **both)
+
+
+def test_missing_labels_are_read_off_the_classifier():
+    m = make().eval()
+    batch = attr_batch(2)
+    y_hat = m.predict_attributes(batch["image"])
+    assert set(y_hat.unique().tolist()) <= {0.0, 1.0}
+    implicit = m.translate(batch["image"], batch["target_attrs"])
+    explicit = m.translate(batch["image"], batch["target_attrs"], source_attrs=y_hat)
+    assert torch.equal(implicit["image"], explicit["image"])
+
+
+def test_sample_target_is_label_based_to_the_target_attrs():
+    m = make().eval()
+    batch = attr_batch(2)
+    target = m.sample_target(batch)
+    assert torch.equal(target["target_attrs"], batch["target_attrs"]) and torch.equal(target["source_attrs"], batch["attrs"])
+    direct = m.translate(batch["image"], batch["target_attrs"], source_attrs=batch["attrs"])
+    assert torch.equal(m.translate(batch["image"], target)["image"], direct["image"])
+
+
+# ---------------------------------------------------------------------------------------------- real runs
+RUN_TINY = [*TINY, "data.image_size=32", "data.batch_size=2", "data.train_size=8", "data.test_size=4",
+            "data.val_size=2", "data.attributes=[Smiling,Eyeglasses,Bangs,Blond_Hair]"]
+
+
+@pytest.mark.parametrize("modes", ["[label,reference]", "[label]", "[reference]"])
+def test_fast_dev_run_on_synthfaces_then_translate_in_both_modes(make_cfg, modes):
+    result = train(make_cfg("method=bridge", "data=synthfaces", "trainer.fast_dev_run=true", f"method.modes={modes}",
+                            *RUN_TINY))
+    assert result["iteration"] == 1
+    m = result["module"].eval()
+    dm = result["datamodule"]
+    batch = next(iter(dm.val_dataloader()))
+    label = m.translate(batch["image"], m.sample_target(batch), num_codes=2)
+    ref = m.translate(batch["image"], reference=batch["ref"], source_attrs=batch["attrs"],
+                      reference_attrs=batch["target_attrs"])
+    for out in (label, ref):
+        assert out["image"].shape == batch["image"].shape and torch.isfinite(out["image"]).all()
+
+
+def test_training_counts_five_critic_steps_per_generator_step(make_cfg, tmp_path):
+    result = train(make_cfg("method=bridge", *RUN_TINY, "trainer.max_steps=10", run_dir=tmp_path / "r"))
+    assert result["iteration"] == 10
+    assert result["trainer"].global_step == 10 + 2  # Lightning counts every optimizer step
+
+
+def test_checkpoint_round_trip_and_evaluation(make_cfg, tmp_path):
+    run = train(make_cfg("method=bridge", *RUN_TINY, "trainer.max_steps=1", run_dir=tmp_path / "r"))
+    module, dm, _ = load_checkpoint_run(run["checkpoint"])
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    target = torch.tensor([[1.0, 0, 1, 0], [0, 1, 0, 1]])
+    live = run["module"].eval().translate(x, target, source_attrs=1 - target)["image"]
+    assert torch.allclose(module.translate(x, target, source_attrs=1 - target)["image"], live, atol=1e-6)
+    metrics = evaluate_checkpoint(run["checkpoint"], tmp_path / "eval", batch_size=4)
+    assert {"psnr_gt", "ssim_gt", "background_l1"} <= set(metrics)
+
+
+def test_shapes_cannot_offer_the_multi_attribute_view():
+    cfg = compose_config(["run_dir=/tmp/unused", "method=bridge", "data=shapes"])
+    with pytest.raises(DatasetError, match="multi_attribute"):
+        build_datamodule(cfg, cfg.method.view)
+
+
+def test_default_synthfaces_config_instantiates():
+    cfg = compose_config(["run_dir=/tmp/unused", "method=bridge", "data=synthfaces"])
+    dm = build_datamodule(cfg, cfg.method.view)
+    m = build_method(cfg, dm.info)
+    assert m.num_attrs == len(dm.info["attr_names"]) and m.code_size == 16

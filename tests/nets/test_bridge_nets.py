@@ -1,0 +1,113 @@
+"""Bridge networks: SPADE, the supplement's architectures (Figs. 2–5) and their shapes at other resolutions."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from nets.bridge import (
+    SPADE,
+    BridgeDiscriminator,
+    BridgeGenerator,
+    MappingNetwork,
+    SPADEResBlock,
+    StyleEncoder,
+    resize_code,
+)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Small tensors: a second intra-op thread only adds synchronisation (and stalls on a busy machine)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def zero_modulation(spade: SPADE) -> None:
+    for conv in (spade.gamma, spade.beta):
+        torch.nn.init.zeros_(conv.weight)
+        torch.nn.init.zeros_(conv.bias)
+
+
+def test_spade_with_zero_gamma_and_beta_is_instance_norm():
+    spade = SPADE(channels=6, code_channels=5, hidden=4)
+    zero_modulation(spade)
+    x, code = torch.randn(2, 6, 8, 8) * 3 + 1, torch.randn(2, 5, 4, 4)
+    assert torch.allclose(spade(x, code), F.instance_norm(x), atol=1e-5)
+
+
+def test_spade_modulation_follows_the_code_per_location():
+    spade = SPADE(channels=3, code_channels=2, hidden=4)
+    x = torch.randn(1, 3, 8, 8)
+    a, b = torch.zeros(1, 2, 8, 8), torch.zeros(1, 2, 8, 8)
+    b[..., :2, :2] = 5.0  # a change in one corner of S
+    diff = (spade(x, a) - spade(x, b)).abs().sum(1)[0]
+    assert diff[:2, :2].sum() > 0 and diff[5:, 5:].sum() == 0  # 3×3 convs: only the corner's neighbourhood
+
+
+def test_spade_resblock_upsamples_and_reads_the_code():
+    block = SPADEResBlock(8, 4, code_channels=3, hidden=4, upsample=True)
+    x = torch.randn(2, 8, 4, 4)
+    out = block(x, torch.randn(2, 3, 16, 16))
+    assert out.shape == (2, 4, 8, 8)
+    assert not torch.allclose(out, block(x, torch.randn(2, 3, 16, 16)))
+
+
+def test_resize_code_shrinks_by_area_and_grows_bilinearly():
+    code = torch.arange(16.0).view(1, 1, 4, 4)
+    assert torch.allclose(resize_code(code, (2, 2)), F.avg_pool2d(code, 2))
+    assert resize_code(code, (8, 8)).shape == (1, 1, 8, 8)
+    assert resize_code(code, (4, 4)) is code
+
+
+def test_paper_architecture_at_128_px():
+    n = 14
+    G = BridgeGenerator(128, code_channels=32)
+    M, E = MappingNetwork(n, code_size=64), StyleEncoder(n, 128, code_size=64)
+    D = BridgeDiscriminator(128, n)
+    # Fig. 2: 32 → 64 → 128 → 256 (16×16), one IN + one SPADE intermediate block, three SPADE up-blocks
+    assert G.n_downsampling == 3 and G.from_rgb.out_channels == 32 and len(G.down) == 4 and len(G.up) == 4
+    assert [b.conv2.out_channels for b in G.up] == [256, 128, 64, 32]
+    # Fig. 4: d + n → FC 1024 = 4×4×64 → four up-blocks → 64×64×32;  Fig. 5: 3 + n → 16 → 32 …, S 64×64×32
+    assert M.fc.in_features == 16 + n and M.fc.out_features == 1024 and len(M.blocks) == 4
+    assert E.from_input.in_channels == 3 + n and len(E.blocks) == 4
+    # Fig. 3: 16 → 32 → 64 → 128 → 256 at 8×8, heads Conv8×8 → 256 → FC → 1 / n
+    assert D.final_size == 8 and D.trunk[-1].conv2.out_channels == 256
+    assert D.src_head[1].kernel_size == (8, 8) and D.cls_head[-1].out_features == n and D.src_head[-1].out_features == 1
+    x, d = torch.rand(1, 3, 128, 128) * 2 - 1, torch.tensor([[1.0, -1.0] + [0.0] * (n - 2)])
+    s = M(torch.randn(1, 16), d) + E(x, -d)
+    assert s.shape == (1, 32, 64, 64)
+    assert G(x, s).shape == (1, 3, 128, 128)
+
+
+@pytest.mark.parametrize("size,code", [(32, 16), (64, 32), (32, 8)])
+def test_other_resolutions(size, code):
+    n = 4
+    G = BridgeGenerator(size, code_channels=8, ngf=8, spade_hidden=8)
+    M = MappingNetwork(n, code_size=code, code_channels=8, start_channels=8, channels=8)
+    E = StyleEncoder(n, size, code_size=code, code_channels=8, nef=4)
+    D = BridgeDiscriminator(size, n, ndf=8)
+    x, d = torch.rand(3, 3, size, size) * 2 - 1, torch.randint(-1, 2, (3, n)).float()
+    s = M(torch.randn(3, 16), d) + E(x, -d)
+    assert s.shape == (3, 8, code, code)
+    y = G(x, s)
+    assert y.shape == x.shape and y.abs().max() <= 1
+    out = D(y)
+    assert out.src.shape == (3,) and out.cls.shape == (3, n)
+    assert torch.allclose(D.critic(y), out.src)
+
+
+def test_encoder_reads_att_diff():
+    E = StyleEncoder(3, 32, code_size=16, code_channels=4, nef=4)
+    x = torch.rand(2, 3, 32, 32)
+    assert not torch.allclose(E(x, torch.zeros(2, 3)), E(x, torch.tensor([[1.0, 0, -1], [0, 1, 0]])))
+
+
+def test_bad_sizes_are_one_value_error():
+    with pytest.raises(ValueError, match="power of two"):
+        MappingNetwork(4, code_size=24)
+    with pytest.raises(ValueError, match="discriminator.n_blocks"):
+        BridgeDiscriminator(32, 4, n_blocks=6)

@@ -1,0 +1,54 @@
+"""nets.disent: encoder/classifier/decoder shapes as in Tables I–II, the classifier's head on encodings."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from nets.disent import AttributeClassifier, AttributeDecoder, AttributeEncoder
+
+
+def test_paper_encoder_gives_128_channels_at_a_quarter_of_128_px():
+    enc = AttributeEncoder(ngf=32, n_downsampling=2)
+    z = enc(torch.zeros(1, 3, 128, 128))
+    assert z.shape == (1, 128, 32, 32) and enc.out_channels == 128
+    assert (z >= 0).all()  # IN-ReLU output
+
+
+def test_paper_classifier_blocks_are_64_then_128_and_its_head_reads_an_encoding():
+    clf = AttributeClassifier(num_classes=147, image_size=128, code_shape=(128, 32, 32), ndf=64)
+    convs = [m for m in clf.features if isinstance(m, nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [64, 128] and all(c.kernel_size == (4, 4) and c.stride == (2, 2) for c in convs)
+    assert clf.head[1].in_features == 128 * 32 * 32
+    x = torch.rand(2, 3, 128, 128)
+    assert clf.features(x).shape[1:] == (128, 32, 32)
+    assert clf.classify_code(torch.rand(2, 128, 32, 32)).shape == (2, 147)
+    assert torch.equal(clf(x), clf.classify_code(clf.features(x)))
+
+
+@pytest.mark.parametrize("ngf,size", [(4, 32), (8, 64)])
+def test_encoder_output_matches_classifier_penultimate_input(ngf, size):
+    enc = AttributeEncoder(ngf=ngf)
+    z = enc(torch.rand(2, 3, size, size))
+    clf = AttributeClassifier(num_classes=5, image_size=size, code_shape=tuple(z.shape[1:]), ndf=8)
+    assert clf.features(torch.rand(2, 3, size, size)).shape == z.shape
+    assert clf.classify_code(z).shape == (2, 5)
+
+
+def test_classifier_refuses_a_code_it_cannot_reach():
+    with pytest.raises(ValueError, match="cannot be reached"):
+        AttributeClassifier(num_classes=3, image_size=32, code_shape=(16, 12, 12))
+
+
+def test_decoder_widths_follow_the_number_of_codes_and_output_is_an_image():
+    ngf, codes = 4, 4  # A = 3 attributes + z_0 → d = 4·4 = 16, concatenated 4d = 64
+    dec = AttributeDecoder(code_channels=4 * ngf, num_codes=codes, n_upsampling=2, n_blocks=2)
+    assert dec.in_channels == 64
+    convs = [m for m in dec.body.modules() if isinstance(m, nn.Conv2d)]
+    assert convs[0].in_channels == 64 and convs[-1].out_channels == 3 and convs[-1].kernel_size == (7, 7)
+    ups = [m for m in dec.body.modules() if isinstance(m, nn.Upsample)]
+    assert len(ups) == 2 and not any(isinstance(m, nn.ConvTranspose2d) for m in dec.modules())  # resize-conv
+    assert [c.out_channels for c in convs if c.kernel_size == (3, 3)][-2:] == [32, 16]  # 2d, d
+    out = dec([torch.rand(2, 16, 8, 8) for _ in range(codes)])
+    assert out.shape == (2, 3, 32, 32) and out.abs().max() <= 1
