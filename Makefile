@@ -28,7 +28,8 @@ lint: $(STAMP)
 	$(PY) -m ruff check .
 
 bench: $(STAMP)
-	$(PY) -m datamodules.synthetic
+	$(PY) -m datamodules.synthetic --loader
+	$(PY) -m datamodules.bench
 
 clean:
 	rm -rf runs multirun outputs .pytest_cache
