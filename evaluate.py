@@ -1,38 +1,68 @@
-"""Evaluate a checkpoint: ``python evaluate.py ckpt_path=<run>/checkpoints/last.ckpt [out_dir=<dir>]``.
+"""Evaluate checkpoints.
 
-Writes ``<out_dir>/metrics.json``, ``metrics.md`` and ``grid.png``; prints the table.
+- ``python evaluate.py ckpt_path=<run>/checkpoints/last.ckpt [out_dir=<dir>] [fid.feature=classifier|inception|none]``
+  writes ``<out_dir>/metrics.json``, ``metrics.md`` and ``grid.png`` and prints the table;
+- ``python evaluate.py ckpt_paths=[a.ckpt,b.ckpt]`` evaluates each (out_dir: ``<out_dir>/<i>`` or beside each
+  checkpoint) and writes one comparison table, ``<table_dir>/comparison.md`` (a row per checkpoint);
+- ``python evaluate.py -m ckpt_path=a.ckpt,b.ckpt`` does the same with one Hydra job per checkpoint: each job
+  adds its row under ``table_dir`` and rewrites the table, so the last job leaves the full one.
 """
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
 import suite.config  # noqa: F401
-from suite.errors import SuiteError
+from suite.errors import ConfigError, SuiteError
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
-def main(cfg: DictConfig) -> None:
-    from suite.evaluation import evaluate_checkpoint, metrics_table
+def run(cfg: DictConfig) -> dict[str, dict[str, float]]:
+    """Evaluate ``cfg.ckpt_path`` or every checkpoint of ``cfg.ckpt_paths``; returns ``{label: metrics}``."""
+    from suite.checkpoints import read_checkpoint
+    from suite.comparison import add_row, row_label
+    from suite.evaluation import evaluate_checkpoint
 
-    try:
+    paths = list(cfg.get("ckpt_paths") or [])
+    if cfg.get("ckpt_path"):
+        paths = [cfg.ckpt_path, *paths]
+    if not paths:
+        raise ConfigError("pass ckpt_path=<run>/checkpoints/last.ckpt (or ckpt_paths=[a.ckpt,b.ckpt]).")
+    results: dict[str, dict[str, float]] = {}
+    for i, path in enumerate(paths):
+        out_dir = cfg.out_dir if len(paths) == 1 or not cfg.out_dir else Path(cfg.out_dir) / str(i)
         metrics = evaluate_checkpoint(
-            cfg.ckpt_path,
-            cfg.out_dir,
+            path,
+            out_dir,
             batch_size=cfg.batch_size,
             max_images=cfg.max_images,
             device=cfg.device,
             num_grid=cfg.num_grid,
             classifier=OmegaConf.to_container(cfg.classifier, resolve=True),
             split=cfg.split,
+            fid=OmegaConf.to_container(cfg.fid, resolve=True) if cfg.get("fid") else None,
         )
+        label = row_label(read_checkpoint(path)["suite"]["config"], cfg.get("label") if len(paths) == 1 else None)
+        if cfg.get("table_dir"):
+            table = add_row(cfg.table_dir, path, label, metrics)
+            print(f"comparison table: {table}")
+        results[label if label not in results else f"{label} ({path})"] = metrics
+    return results
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
+def main(cfg: DictConfig) -> None:
+    from suite.evaluation import metrics_table
+
+    try:
+        results = run(cfg)
     except SuiteError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
-    print(metrics_table({str(cfg.ckpt_path): metrics}))
+    print(metrics_table(results))
 
 
 if __name__ == "__main__":

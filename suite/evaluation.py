@@ -104,9 +104,14 @@ def evaluate_checkpoint(
     num_grid: int = 16,
     classifier: dict | None = None,
     split: str = "test",
+    fid: dict | None = None,
 ) -> dict[str, float]:
     """Compute the metrics of one checkpoint and write them under ``out_dir``; returns the flat metrics."""
     dev = _device(device)
+    if (fid or {}).get("feature") == "inception":
+        from metrics.fid import inception_weights_path
+
+        inception_weights_path()  # fail before any work when the weights are not in the local cache
     ckpt_path = Path(ckpt_path)
     out_dir = Path(out_dir) if out_dir else ckpt_path.parent.parent / "eval"
     module, dm, ckpt = load_checkpoint_run(ckpt_path, dev)
@@ -131,6 +136,15 @@ def evaluate_checkpoint(
             task="domain",
             use_ref=False,  # TargetLabels already puts the ref images into each batch
         )
+    attr_clf = None
+    if info.get("view") == "multi_attribute" and hasattr(module, "sample_target"):
+        dm.setup("fit")
+        attr_clf = get_or_train_eval_classifier(
+            info, dm.train_dataloader, clf_cfg["cache_dir"], task="multilabel", arch=clf_cfg["arch"],
+            epochs=clf_cfg["epochs"], device=dev, test_loader_fn=dm.test_dataloader,
+        )
+    fid_cfg = {"feature": "classifier", "kid": True, **(fid or {})}
+    fidkid = _build_fidkid(fid_cfg, evaluator or attr_clf, info, split, max_images, batch_size, clf_cfg, dev)
     book = MetricBook()
     grid_batch: dict[str, torch.Tensor] | None = None
     seen = 0
@@ -154,6 +168,9 @@ def evaluate_checkpoint(
             if out.get("mask") is not None:
                 per_image["mask_iou"] = mask_iou(out["mask"].float(), batch["change_mask"])
         book.update(per_image)
+        if fidkid is not None:
+            fidkid.update_real(batch["ref"] if torch.is_tensor(batch.get("ref")) else batch["image"])
+            fidkid.update_fake(fake)
         if grid_batch is None:
             grid_batch = {k: v[:num_grid].cpu() for k, v in batch.items() if torch.is_tensor(v)}
             grid_out = {k: v[:num_grid].cpu() for k, v in out.items() if torch.is_tensor(v)}
@@ -163,20 +180,18 @@ def evaluate_checkpoint(
         metrics["accuracy_real"] = evaluator.real_accuracy
     metrics["num_images"] = float(seen)
     metrics["iteration"] = float(ckpt["suite"]["iteration"])
+    if fidkid is not None:
+        fidkid.save_real()
+        metrics.update(fidkid.compute())
     out_dir.mkdir(parents=True, exist_ok=True)
     fresh_loader = dm.test_dataloader() if split == "test" else dm.val_dataloader()
     if ckpt["suite"]["method"] == "disent":
         from metrics.disentanglement import disentanglement_report
 
         metrics.update(disentanglement_report(module, fresh_loader, out_dir, max_images=max_images or 1000))
-    if info.get("view") == "multi_attribute" and hasattr(module, "sample_target"):
+    if attr_clf is not None:
         from metrics.bridge_eval import bridge_report
 
-        dm.setup("fit")
-        attr_clf = get_or_train_eval_classifier(
-            info, dm.train_dataloader, clf_cfg["cache_dir"], task="multilabel", arch=clf_cfg["arch"],
-            epochs=clf_cfg["epochs"], device=dev, test_loader_fn=dm.test_dataloader,
-        )
         metrics.update(bridge_report(module, fresh_loader, attr_clf, out_dir, max_images=max_images))
         if attr_clf.real_accuracy is not None:
             metrics["accuracy_real"] = attr_clf.real_accuracy
@@ -188,6 +203,40 @@ def evaluate_checkpoint(
     (out_dir / "metrics.md").write_text(metrics_table({title: metrics}))
     log.info("wrote %s", out_dir)
     return metrics
+
+
+def _build_fidkid(fid_cfg: dict, classifier, info: dict, split: str, max_images: int | None, batch_size: int,
+                  clf_cfg: dict, dev: torch.device):
+    """The streaming FID/KID of ``fid_cfg['feature']`` (None for ``none``, or when no classifier exists)."""
+    from metrics.eval_classifier import default_cache_dir
+    from metrics.fid import (
+        FEATURES,
+        INCEPTION_WEIGHTS,
+        ClassifierFeatures,
+        FidKid,
+        inception_extractor,
+        real_stats_key,
+    )
+    from suite.errors import ConfigError
+
+    feature = str(fid_cfg["feature"])
+    if feature not in FEATURES:
+        raise ConfigError(f"fid.feature must be one of {', '.join(FEATURES)}, got {feature!r}.")
+    if feature == "none":
+        return None
+    if feature == "classifier":
+        if classifier is None:
+            log.warning("no evaluation classifier for view %s; fid_classifier skipped", info.get("view"))
+            return None
+        extractor, extractor_id = ClassifierFeatures(classifier.model), f"evalclf-{classifier.key}"
+    else:
+        extractor, extractor_id = inception_extractor(), INCEPTION_WEIGHTS
+    subset = None if max_images is None else [max_images, batch_size]
+    key = real_stats_key(info, split=split, feature=feature, extractor_id=extractor_id, real_source="ref|image",
+                         subset=subset)
+    cache = Path(clf_cfg["cache_dir"]).expanduser() if clf_cfg.get("cache_dir") else default_cache_dir()
+    return FidKid(extractor, feature, kid=bool(fid_cfg.get("kid", True)), cache_path=cache / f"fidreal-{key}.pt",
+                  device=dev)
 
 
 def _json_numbers(metrics: dict[str, float]) -> dict[str, Any]:
