@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast lint bench clean
+.PHONY: setup demo test test-fast lint bench soak clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -30,6 +30,15 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m datamodules.synthetic --loader
 	$(PY) -m datamodules.bench
+
+## Training throughput, suite overhead vs. a plain train_iteration loop, peak memory (and FLOPs/MFU on a GPU)
+## for every method → bench_results/train.{json,md}. Pass options with BENCH_ARGS="--paper --precision bf16-mixed".
+bench-train: $(STAMP)
+	$(PY) -m suite.bench $(BENCH_ARGS)
+
+## Long reliability run: resumes, SIGTERM, a three-job multirun (docs/reliability.md); not part of `make test`.
+soak: $(STAMP)
+	PY=$(PY) bash scripts/soak.sh
 
 clean:
 	rm -rf runs multirun outputs .pytest_cache

@@ -7,6 +7,7 @@ See README.md for the command-line contract.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
@@ -17,13 +18,22 @@ from suite.errors import SuiteError
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> None:
-    from suite.training import train
+    from hydra.core.hydra_config import HydraConfig
 
+    from suite.training import redact_hydra_files, train
+
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.output_subdir:
+        redact_hydra_files(Path(hydra_cfg.runtime.output_dir) / hydra_cfg.output_subdir)
     try:
         result = train(cfg)
     except SuiteError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
+    if result.get("stop_signal") is not None:
+        print(f"stopped by signal {result['stop_signal']} after {result['iteration']} iterations; resume with "
+              f"ckpt_path={result['checkpoint']}")
+        return  # exit status 0: the run ended cleanly with its checkpoint written
     print(f"trained {result['iteration']} iterations; checkpoint: {result['checkpoint']}")
     if cfg.get("evaluate_after"):
         from suite.evaluation import evaluate_checkpoint, metrics_table

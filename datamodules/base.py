@@ -117,6 +117,9 @@ class SeededShuffleSampler(Sampler[int]):
     resumed run sees the same order. With ``encode_epoch`` it yields ``index + n · epoch``: datasets whose
     items may change per epoch (a fresh target domain, a fresh unpaired reference) decode it, and stay pure
     functions of their key in any worker.
+
+    A run resumed mid-epoch must not see the epoch's first batches again: :meth:`resume_at` makes the next
+    pass over ``epoch`` skip the indices the interrupted run already trained on (see :class:`ResumableDataLoader`).
     """
 
     def __init__(self, n: int, seed: int = 0, encode_epoch: bool = False):
@@ -124,9 +127,15 @@ class SeededShuffleSampler(Sampler[int]):
         self.seed = int(seed)
         self.encode_epoch = encode_epoch
         self.epoch = 0
+        self.epoch_in_use = 0  # the epoch of the latest pass (what a checkpoint records)
+        self._resume: tuple[int, int] | None = None
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
+
+    def resume_at(self, epoch: int, consumed: int) -> None:
+        """Make the next pass over ``epoch`` start after its first ``consumed`` indices (once)."""
+        self._resume = (int(epoch), max(int(consumed), 0))
 
     def __len__(self) -> int:
         return self.n
@@ -134,10 +143,38 @@ class SeededShuffleSampler(Sampler[int]):
     def __iter__(self) -> Iterator[int]:
         epoch = self.epoch
         self.epoch += 1
+        self.epoch_in_use = epoch
         g = torch.Generator().manual_seed((self.seed * 1_000_003 + epoch) % (2**63))
         order = torch.randperm(self.n, generator=g).tolist()
+        if self._resume is not None:
+            resume_epoch, consumed = self._resume
+            self._resume = None
+            if resume_epoch == epoch:
+                order = order[consumed:]
         offset = self.n * epoch if self.encode_epoch else 0
         return iter([i + offset for i in order])
+
+
+class ResumableDataLoader(DataLoader):
+    """The train loader, checkpointed through Lightning's stateful-loader protocol (``state_dict`` /
+    ``load_state_dict``, restored before the first batch is drawn): it records the epoch and how many batches
+    of it the training loop has consumed, and on resume its :class:`SeededShuffleSampler` skips exactly those.
+
+    ``progress`` (set by the datamodule) returns the batches of the current epoch the loop has trained on —
+    counting what this loader yielded would be off by the batches Lightning and the workers prefetch."""
+
+    progress: Any = None
+
+    def state_dict(self) -> dict[str, int]:
+        sampler = self.sampler
+        done = int(self.progress()) if callable(self.progress) else -1
+        return {"epoch": int(getattr(sampler, "epoch_in_use", 0)), "batches_done": done, "batch_size": int(self.batch_size or 1)}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        sampler = self.sampler
+        if state.get("batches_done", -1) < 0 or not hasattr(sampler, "resume_at"):
+            return  # no position recorded, or Lightning replaced the sampler (distributed): start the epoch over
+        sampler.resume_at(state["epoch"], state["batches_done"] * state["batch_size"])
 
 
 # ---------------------------------------------------------------------------------------------- datamodule
@@ -227,7 +264,7 @@ class BaseImageDataModule(pl.LightningDataModule):
         sampler = None
         if train:
             sampler = SeededShuffleSampler(n, self.seed, encode_epoch=getattr(dataset, "epoch_aware", False))
-        return DataLoader(
+        loader = (ResumableDataLoader if train else DataLoader)(
             dataset,
             batch_size=self.batch_size,
             sampler=sampler,
@@ -237,6 +274,17 @@ class BaseImageDataModule(pl.LightningDataModule):
             pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0,
         )
+        if train:
+            loader.progress = self._train_batches_done
+        return loader
+
+    def _train_batches_done(self) -> int:
+        """Batches of the current epoch the fit loop has trained on (its ``processed`` count: at
+        ``on_train_batch_end`` it already includes the batch just trained, unlike ``completed``)."""
+        trainer = getattr(self, "trainer", None)
+        if trainer is None:
+            return -1
+        return int(trainer.fit_loop.epoch_loop.batch_progress.current.processed)
 
     def num_batches(self, split: str) -> int:
         """Batches per epoch of ``split`` with the current settings."""

@@ -39,3 +39,19 @@ def read_checkpoint(path: str | os.PathLike, expected_method: str | None = None)
             f"{path} was trained with method={suite.get('method')}, not method={expected_method}; pass method={suite.get('method')} or a checkpoint of {expected_method}."
         )
     return ckpt
+
+
+# Facts of the data a checkpoint's networks are shaped for; resuming with other values would fail deep inside
+# Lightning (or, for fully convolutional nets, silently train on something else).
+DATA_FACTS = ("image_size", "channels", "num_domains", "domain_names", "attr_names", "direction")
+
+
+def check_resume_compatible(ckpt: dict, data_info: dict, path: str | os.PathLike) -> None:
+    """Raise CheckpointError (one sentence) when the data of a resumed run differs from the checkpoint's."""
+    stored = ckpt["suite"].get("data_info") or {}
+    for key in DATA_FACTS:
+        if key in stored and key in data_info and stored[key] != data_info[key]:
+            raise CheckpointError(
+                f"{path} was trained with data {key}={stored[key]}, but this run has {key}={data_info[key]}; resume with "
+                f"the checkpoint's data settings (e.g. data.{key}={stored[key]}) or start a new run without ckpt_path."
+            )

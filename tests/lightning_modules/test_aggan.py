@@ -6,9 +6,9 @@ import copy
 
 import pytest
 import torch
-from pytorch_lightning import Trainer
 
 from suite.errors import ConfigError
+from suite.trainer_stub import attach_trainer_stub as attach_trainer
 from suite.training import build_method
 from tests.conftest import compose_config, domain_batch
 
@@ -22,15 +22,6 @@ def make(*overrides: str, info=INFO2):
     return build_method(cfg, info)
 
 
-def attach_trainer(module):
-    trainer = Trainer(accelerator="cpu", max_steps=-1, logger=False, enable_checkpointing=False, enable_progress_bar=False)
-    trainer.strategy.connect(module)
-    trainer.strategy._lightning_optimizers = []
-    module.trainer = trainer
-    opts, scheds = module.configure_optimizers()
-    trainer.strategy.optimizers = opts
-    trainer.strategy.lr_scheduler_configs = []
-    return trainer
 
 
 def params_of(net):
@@ -89,7 +80,11 @@ def test_cyclegan_is_aggan_configured_off():
     assert type(m).__name__ == "AGGAN" and m.method_name == "cyclegan"
     assert not m.hparams.attention_generator and not m.hparams.curriculum
     logs = run_one_iteration(m, domain_batch())
-    assert set(k.split("/")[2] for k in logs if k.startswith("loss/G/")) == {"gan", "cycle", "total"}
+    # CycleGAN's identity loss (λ_id = 0.5 in its released configs) is on; no pixel/TV/attention terms.
+    assert set(k.split("/")[2] for k in logs if k.startswith("loss/G/")) == {"gan", "cycle", "identity", "total"}
+    m_off = make("method=cyclegan", "method.lambda_identity=0")
+    logs_off = run_one_iteration(m_off, domain_batch())
+    assert set(k.split("/")[2] for k in logs_off if k.startswith("loss/G/")) == {"gan", "cycle", "total"}
 
 
 def test_curriculum_weights_follow_eq9():

@@ -1,0 +1,114 @@
+"""Exact resume: a run stopped after k iterations and resumed from its checkpoint reaches iteration n with the
+same weights (every entry of the state_dict, bit for bit on the CPU) and the same logged losses as a run that
+was never interrupted. k and n straddle an epoch boundary so the data position, not only the weights, is tested."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+
+from lightning_modules.base import GANModule
+from suite.training import train
+
+ATOL = 0.0  # deterministic CPU configuration: bit-identical (the check is torch.allclose(atol=ATOL, rtol=0))
+DATA = ["data.image_size=32", "data.test_size=8", "data.val_size=4", "method.sample_every=0", "method.num_samples=2"]
+COMMON = ["method.generator.ngf=8", "method.generator.n_blocks=1", "method.discriminator.ndf=8", *DATA]
+MULTI = ["data.batch_size=4", "data.train_size=12", "data.val_size=5", "data.test_size=5"]  # 5 expression domains
+# the smallest nets each method builds (as in tests/lightning_modules), 3 train batches per epoch
+METHODS = {
+    "aggan": ["method=aggan", *COMMON, "data.batch_size=2", "data.train_size=6"],
+    "cyclegan": ["method=cyclegan", *COMMON, "data.batch_size=2", "data.train_size=6"],
+    "stargan": ["method=stargan", *MULTI],
+    "spm": ["method=spm", *COMMON, "method.generator.n_refine_blocks=1", "method.discriminator.n_layers=3",
+            "method.motion_classifier.ndf=8", "method.enhancer.ngf=4", "method.n_critic=2", *MULTI],
+    "sat": ["method=sat", "method.generator.ngf=4", "method.generator.n_blocks=1", "method.discriminator.ndf=4",
+            "method.attention.decoder_channels=[8,4]", *DATA, "data.batch_size=2", "data.train_size=6",
+            "method.phases.g0=2", "method.phases.attention=3", "method.induction.every=1", "method.induction.step=0.5",
+            "method.induction.threshold=-1"],
+    "disent": ["method=disent", "data=synthfaces", "method.encoder.ngf=4", "method.decoder.n_blocks=1",
+               "method.classifier.ndf=4", "method.discriminator.ndf=4", "method.discriminator.n_layers=3", *DATA,
+               "data.batch_size=4", "data.train_size=12", "method.expected_embeddings.max_images=8",
+               "method.attributes=[identity,expression,illumination]"],
+    "bridge": ["method=bridge", "data=synthfaces", "method.generator.ngf=8", "method.generator.spade_hidden=8",
+               "method.mapping.start_channels=8", "method.mapping.channels=8", "method.encoder.nef=4",
+               "method.code_channels=8", "method.discriminator.ndf=8", *DATA, "data.batch_size=2", "data.train_size=6",
+               "data.attributes=[Smiling,Eyeglasses,Bangs,Blond_Hair]"],
+}
+
+
+@pytest.fixture
+def recorder(monkeypatch):
+    """Records the logged losses of every iteration and stops the run after ``stop_after`` iterations (an
+    interruption: the last checkpoint is what the next run resumes from)."""
+    state = {"stop_after": None, "losses": {}}
+    real_step = GANModule.training_step
+
+    def step(self, batch, batch_idx):
+        real_step(self, batch, batch_idx)
+        metrics = self.trainer.callback_metrics
+        state["losses"][self.iteration] = {k: v.item() for k, v in metrics.items() if "/loss/" in k}
+        if state["stop_after"] == self.iteration:
+            self.trainer.should_stop = True
+
+    monkeypatch.setattr(GANModule, "training_step", step)
+    return state
+
+
+def run(make_cfg, overrides, path, *extra):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return train(make_cfg(*overrides, "checkpoint_every=2", *extra, run_dir=path))
+
+
+def assert_same_state(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    differ = [k for k in a if not torch.allclose(a[k].float(), b[k].float(), atol=ATOL, rtol=0)]
+    assert not differ, f"{len(differ)} of {len(a)} entries differ after resume, e.g. {differ[:3]}"
+
+
+@pytest.mark.parametrize("k,n", [(2, 5)])
+@pytest.mark.parametrize("method", list(METHODS))
+def test_resumed_run_matches_uninterrupted_run(make_cfg, tmp_path, recorder, method, k, n):
+    overrides = [*METHODS[method], f"trainer.max_steps={n}"]
+    full = run(make_cfg, overrides, tmp_path / "full")
+    full_losses, recorder["losses"] = recorder["losses"], {}
+
+    recorder["stop_after"] = k
+    stopped = run(make_cfg, overrides, tmp_path / "stopped")
+    assert stopped["iteration"] == k
+    recorder["stop_after"], recorder["losses"] = None, {}
+    resumed = run(make_cfg, overrides, tmp_path / "resumed", f"ckpt_path={stopped['checkpoint']}")
+
+    assert resumed["iteration"] == full["iteration"] == n
+    assert_same_state(full["module"].state_dict(), resumed["module"].state_dict())
+    assert set(recorder["losses"]) == set(range(k + 1, n + 1))
+    for it, losses in recorder["losses"].items():
+        # callback_metrics keeps every key ever logged: compare what both runs have logged by this iteration
+        common = losses.keys() & full_losses[it].keys()
+        assert common and all(losses[k] == pytest.approx(full_losses[it][k], abs=ATOL) for k in common), it
+
+
+def test_resume_from_a_mid_epoch_checkpoint_written_during_training(make_cfg, tmp_path, recorder):
+    """The checkpoint written at on_train_batch_end (not at the end of training) resumes exactly too, also when
+    it falls on the last batch of an epoch."""
+    overrides = [*METHODS["aggan"], "trainer.max_steps=6"]
+    full = run(make_cfg, overrides, tmp_path / "full")
+    for k in (2, 3):
+        recorder["stop_after"] = k
+        stopped = run(make_cfg, overrides, tmp_path / f"stopped{k}", f"checkpoint_every={k}")
+        recorder["stop_after"] = None
+        resumed = run(make_cfg, overrides, tmp_path / f"resumed{k}", f"ckpt_path={stopped['checkpoint']}")
+        assert_same_state(full["module"].state_dict(), resumed["module"].state_dict())
+
+
+def test_checkpoint_holds_rng_states_and_data_position(make_cfg, tmp_path, recorder):
+    from suite.checkpoints import read_checkpoint
+
+    recorder["stop_after"] = 2
+    stopped = run(make_cfg, [*METHODS["aggan"], "trainer.max_steps=5"], tmp_path / "r")
+    ckpt = read_checkpoint(stopped["checkpoint"])
+    rng = ckpt["suite"]["rng"][0]
+    assert set(rng) == {"torch", "cuda", "numpy", "python"}
+    assert ckpt["loops"]["fit_loop"]["state_dict"]["combined_loader"] == [{"epoch": 0, "batches_done": 2, "batch_size": 2}]
