@@ -16,11 +16,13 @@ Contract for subclasses:
 from __future__ import annotations
 
 import copy
+import random
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, ClassVar
 
 import hydra
+import numpy as np
 import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -35,6 +37,31 @@ from suite.errors import CheckpointError, ConfigError, DatasetError, DivergenceE
 CHECKPOINT_FORMAT = 1
 
 Closure = Callable[[], tuple[torch.Tensor, dict[str, torch.Tensor]]]
+
+
+def collect_rng_states() -> dict[str, Any]:
+    """This process's global RNG states (torch CPU, every CUDA device, numpy, python) as checkpointable data."""
+    np_state = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": {"name": np_state[0], "keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
+                  "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
+        "python": [random.getstate()[0], list(random.getstate()[1]), random.getstate()[2]],
+    }
+
+
+def restore_rng_states(state: dict[str, Any]) -> None:
+    """Inverse of :func:`collect_rng_states` (CUDA states only when the same devices are present)."""
+    torch.set_rng_state(state["torch"])
+    cuda = state.get("cuda") or []
+    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda)
+    np_state = state["numpy"]
+    np.random.set_state((np_state["name"], np_state["keys"].numpy().astype(np.uint32), np_state["pos"],
+                         np_state["has_gauss"], np_state["cached_gaussian"]))
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
 
 
 def to_container(value: Any) -> Any:
@@ -104,6 +131,8 @@ class GANModule(pl.LightningModule):
         self.run_config: dict | None = None  # the whole Hydra config, attached by train.py, saved in checkpoints
         self._optimizer_names: list[str] = []
         self._sample_batch: dict | None = None
+        self._rng_to_restore: dict | None = None  # set by on_load_checkpoint, applied before the first resumed batch
+        self.channels_last_inputs = False  # set by suite.speed when speed.channels_last is on
         self._validate_common()
 
     # ----------------------------------------------------------------------------------------- construction
@@ -193,8 +222,29 @@ class GANModule(pl.LightningModule):
                 return logged
             opt.zero_grad(set_to_none=True)
             self.manual_backward(loss)
+            if not self._gradients_are_finite(name, opt):
+                opt.zero_grad(set_to_none=True)
+                return logged
             opt.step()
         return logged
+
+    def _gradients_are_finite(self, name: str, opt) -> bool:
+        """NaN/inf in any gradient of optimizer ``name`` (one fused norm per device, one host sync per step)."""
+        if self.nan_guard == "off":
+            return True
+        grads = [p.grad for group in opt.param_groups for p in group["params"] if p.grad is not None]
+        if not grads:
+            return True
+        total = torch.stack([n.float() for n in torch._foreach_norm(grads)]).sum()
+        if bool(torch.isfinite(total)):
+            return True
+        if self.nan_guard == "skip":
+            self.skipped_steps += 1
+            return False
+        raise DivergenceError(
+            f"the gradient of {name} became {total.item()} at iteration {self.iteration} (its losses were finite); the run "
+            f"stopped and the last good checkpoint is kept (set method.nan_guard=skip to drop such steps instead, or lower the learning rate)."
+        )
 
     def _loss_is_finite(self, name: str, loss: torch.Tensor, parts: dict[str, torch.Tensor]) -> bool:
         if self.nan_guard == "off" or bool(torch.isfinite(loss.detach()).all()):
@@ -217,6 +267,20 @@ class GANModule(pl.LightningModule):
             self.max_iterations = int(self.trainer.num_training_batches * max(self.trainer.max_epochs or 1, 1))
         for pool in self.pools.values():
             pool.images = [img.to(self.device) for img in pool.images]
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        if self.channels_last_inputs:
+            from suite.speed import to_channels_last
+
+            return to_channels_last(batch)
+        return batch
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        # Restored here, not in on_load_checkpoint: between the two Lightning builds the data iterators, which
+        # draws from the global generator (an uninterrupted run did that draw at the epoch start, not mid-epoch).
+        if self._rng_to_restore is not None:
+            restore_rng_states(self._rng_to_restore)
+            self._rng_to_restore = None
 
     def training_step(self, batch: dict, batch_idx: int) -> None:
         logs = self.train_iteration(batch)
@@ -285,16 +349,20 @@ class GANModule(pl.LightningModule):
     def log_samples(self) -> Path | None:
         if self.trainer is None or not self.trainer.is_global_zero or self.num_samples <= 0:
             return None
-        batch = self._fixed_sample_batch()
-        if batch is None:
-            return None
-        batch = {k: (v.to(self.device) if torch.is_tensor(v) else v) for k, v in batch.items()}
-        was_training = self.training
-        self.eval()
-        try:
-            out = self.translate(batch["image"], self.sample_target(batch))
-        finally:
-            self.train(was_training)
+        # Sampling must not move the training's random stream: a resumed run builds the sample batch (a loader
+        # iterator draws a seed) and samples at other iterations than an uninterrupted one.
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            batch = self._fixed_sample_batch()
+            if batch is None:
+                return None
+            batch = {k: (v.to(self.device) if torch.is_tensor(v) else v) for k, v in batch.items()}
+            was_training = self.training
+            self.eval()
+            try:
+                out = self.translate(batch["image"], self.sample_target(batch))
+            finally:
+                self.train(was_training)
         path = Path(self.trainer.default_root_dir) / "samples" / f"iter_{self.iteration:07d}.png"
         save_sample_grid(path, batch, out)
         for logger in self.loggers:
@@ -318,7 +386,17 @@ class GANModule(pl.LightningModule):
             "pools": {name: pool.state_dict() for name, pool in self.pools.items()},
             "data_info": self.data_info,
             "config": self.run_config,
+            "rng": self._gather_rng_states(),
         }
+
+    def _gather_rng_states(self) -> list[dict]:
+        """Every rank's RNG states, indexed by global rank (each rank draws its own stream under DDP)."""
+        mine = collect_rng_states()
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            states: list = [None] * torch.distributed.get_world_size()
+            torch.distributed.all_gather_object(states, mine)
+            return states
+        return [mine]
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         state = checkpoint.get("suite")
@@ -333,3 +411,7 @@ class GANModule(pl.LightningModule):
         for name, pool_state in state.get("pools", {}).items():
             if name in self.pools:
                 self.pools[name].load_state_dict(pool_state)
+        rng = state.get("rng") or []
+        rank = self.trainer.global_rank if self._trainer is not None else 0
+        # A rank the checkpoint did not know (more devices than before) keeps its fresh seeding.
+        self._rng_to_restore = rng[rank] if rank < len(rng) else None

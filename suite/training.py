@@ -14,9 +14,10 @@ from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
 from suite.callbacks import IterationCheckpoint
-from suite.checkpoints import read_checkpoint
+from suite.checkpoints import check_resume_compatible, read_checkpoint
 from suite.config import data_kwargs, to_plain
 from suite.errors import ConfigError, SuiteError
+from suite.speed import FastPaths
 
 log = logging.getLogger(__name__)
 # Lightning's own deprecation noise, not actionable for users of the suite.
@@ -74,8 +75,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     module = build_method(cfg, datamodule.info)
     module.run_config = to_plain(cfg)
     if cfg.get("ckpt_path"):
-        read_checkpoint(cfg.ckpt_path, expected_method=cfg.method.name)
+        ckpt = read_checkpoint(cfg.ckpt_path, expected_method=cfg.method.name)
+        check_resume_compatible(ckpt, datamodule.info, cfg.ckpt_path)
+        del ckpt
     checkpoint = IterationCheckpoint(run_dir / "checkpoints", every_n_iterations=cfg.checkpoint_every)
+    speed = cfg.get("speed") or {}
+    fast_paths = FastPaths(speed.get("channels_last", "auto"), speed.get("compile", False), speed.get("compile_mode"))
     loggers = build_loggers(cfg)
     trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
     # The method counts its own iterations and stops the trainer; Lightning's max_steps counts optimizer steps.
@@ -86,7 +91,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         trainer_cfg,
         default_root_dir=str(run_dir),
         logger=loggers or False,
-        callbacks=[checkpoint],
+        callbacks=[fast_paths, checkpoint],
         enable_checkpointing=False,
     )
     for logger in loggers:
@@ -99,10 +104,34 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "run_dir": run_dir,
         "checkpoint": checkpoint.last_path,
         "iteration": module.iteration,
+        "stop_signal": checkpoint.stop_signal,
         "module": module,
         "datamodule": datamodule,
         "trainer": trainer,
     }
+
+
+def redact_hydra_files(hydra_dir: str | Path) -> None:
+    """Rewrite ``<run>/.hydra/{config,hydra,overrides}.yaml`` (written by Hydra itself before the run starts)
+    with credential-looking keys redacted: a key passed on the command line (``+logger.wandb.api_key=…``) or in
+    ``hydra.job.env_set.WANDB_API_KEY`` would otherwise sit there in clear text."""
+    from suite.config import _SECRET, strip_secrets
+
+    def redact(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: redact(v) for k, v in strip_secrets({k: v for k, v in value.items()}).items()}
+        if isinstance(value, list):
+            return [redact(v) for v in value]
+        if isinstance(value, str) and "=" in value and _SECRET.search(value.split("=", 1)[0]):
+            return value.split("=", 1)[0] + "=<redacted>"  # an override string key=value
+        return value
+
+    for path in Path(hydra_dir).glob("*.yaml"):
+        text = path.read_text()
+        if not _SECRET.search(text):
+            continue
+        data = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+        path.write_text(OmegaConf.to_yaml(OmegaConf.create(redact(data))))
 
 
 def _finish_wandb(loggers: list) -> None:

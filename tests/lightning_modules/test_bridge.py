@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from pytorch_lightning import Trainer
 
 from lightning_modules.bridge import attribute_difference, attribute_keeping, draw_references
 from lightning_modules.losses import mode_seeking_loss
 from suite.errors import ConfigError, DatasetError
 from suite.evaluation import evaluate_checkpoint, load_checkpoint_run
+from suite.trainer_stub import attach_trainer_stub as attach_trainer
 from suite.training import build_datamodule, build_method, train
 from tests.conftest import compose_config
 
@@ -35,17 +35,6 @@ def make(*overrides: str, info=INFO):
     return build_method(cfg, info)
 
 
-def attach_trainer(module):
-    """Just enough trainer for ``optimize`` (as in test_aggan.py)."""
-    trainer = Trainer(accelerator="cpu", max_steps=-1, logger=False, enable_checkpointing=False, enable_progress_bar=False)
-    trainer.strategy.connect(module)
-    trainer.strategy._lightning_optimizers = []
-    module.trainer = trainer
-    opts, _ = module.configure_optimizers()
-    trainer.strategy.optimizers = opts
-    trainer.strategy.lr_scheduler_configs = []
-    module.train()
-    return trainer
 
 
 def attr_batch(batch_size: int = 4, n: int = 4, size: int = 32, seed: int = 0) -> dict:

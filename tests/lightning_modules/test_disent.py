@@ -8,13 +8,13 @@ import math
 
 import pytest
 import torch
-from pytorch_lightning import Trainer
 
 from lightning_modules.disent import REST, shuffle_codes
 from lightning_modules.losses import uniform_posterior_cross_entropy
 from suite.checkpoints import read_checkpoint
 from suite.errors import ConfigError, DatasetError
 from suite.evaluation import evaluate_checkpoint, load_checkpoint_run
+from suite.trainer_stub import attach_trainer_stub as attach_trainer
 from suite.training import build_method, train
 from tests.conftest import compose_config
 
@@ -36,16 +36,6 @@ def make(*overrides: str, info=INFO):
     return build_method(cfg, info)
 
 
-def attach_trainer(module):
-    """Just enough trainer for ``optimize`` (as in test_aggan.py)."""
-    trainer = Trainer(accelerator="cpu", max_steps=-1, logger=False, enable_checkpointing=False, enable_progress_bar=False)
-    trainer.strategy.connect(module)
-    trainer.strategy._lightning_optimizers = []
-    module.trainer = trainer
-    opts, _ = module.configure_optimizers()
-    trainer.strategy.optimizers = opts
-    trainer.strategy.lr_scheduler_configs = []
-    return trainer
 
 
 def factor_batch(batch_size: int = 4, seed: int = 0) -> dict:

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 import torch
 import torchvision
-from pytorch_lightning import Trainer
 
 from lightning_modules.losses import perceptual_self_regularization
 from lightning_modules.sat import AdaptiveWeightInduction
 from nets.vgg import VGG19_WEIGHTS_FILE
 from suite.checkpoints import read_checkpoint
 from suite.errors import ConfigError, WeightsMissingError
+from suite.trainer_stub import attach_trainer_stub as attach_trainer
 from suite.training import build_method, train
 from tests.conftest import compose_config, domain_batch
 
@@ -55,15 +55,6 @@ def make(*overrides: str, info=INFO):
         return build_method(cfg, info)
 
 
-def attach_trainer(module):
-    trainer = Trainer(accelerator="cpu", max_steps=-1, logger=False, enable_checkpointing=False, enable_progress_bar=False)
-    trainer.strategy.connect(module)
-    module.trainer = trainer
-    opts, _ = module.configure_optimizers()
-    trainer.strategy.optimizers = opts
-    trainer.strategy.lr_scheduler_configs = []
-    module.train()
-    return trainer
 
 
 def iterate(module, n=1, batch=None):

@@ -7,10 +7,10 @@ import logging
 
 import pytest
 import torch
-from pytorch_lightning import Trainer
 
 from suite.errors import CheckpointError, ConfigError
 from suite.evaluation import load_checkpoint_run
+from suite.trainer_stub import attach_trainer_stub as attach_trainer
 from suite.training import build_method, train
 from tests.conftest import compose_config, domain_batch
 
@@ -23,16 +23,6 @@ TINY = ["method.generator.ngf=8", "method.generator.n_blocks=1", "method.generat
         "method.enhancer.ngf=4", "method.n_critic=1"]
 
 
-def attach_trainer(module):
-    """Just enough trainer for ``optimize`` (as in test_aggan.py)."""
-    trainer = Trainer(accelerator="cpu", max_steps=-1, logger=False, enable_checkpointing=False, enable_progress_bar=False)
-    trainer.strategy.connect(module)
-    trainer.strategy._lightning_optimizers = []
-    module.trainer = trainer
-    opts, _ = module.configure_optimizers()
-    trainer.strategy.optimizers = opts
-    trainer.strategy.lr_scheduler_configs = []
-    return trainer
 
 
 def params_of(net):

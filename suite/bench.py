@@ -1,0 +1,449 @@
+"""Training speed of every method: ``python -m suite.bench`` (also ``make bench-train``).
+
+For each method it measures, after ``--warmup`` iterations:
+
+- **lightning**: seconds per iteration and images/s through the real path, ``suite.training.train(cfg)`` (Hydra
+  config → datamodule → module → ``Trainer.fit``), timed between consecutive ``on_train_batch_end`` calls, so
+  data loading, Lightning's loop, logging and the method's own bookkeeping are all inside;
+- **floor**: the same module's ``train_iteration`` (every forward/backward pass and optimizer step of one
+  iteration) called in a plain loop over batches already in memory, with only the minimal trainer stub the
+  unit tests attach (no ``Trainer.fit``, no loader, no logging);
+- **overhead** = lightning / floor (goal ≤ 1.05), and the same with the data loader's time per batch taken out
+  of the lightning figure (``overhead_ex_data``), since on a CPU with ``num_workers=0`` loading is serial;
+- **loader**: the train data loader alone (images/s);
+- **peak memory**: CPU peak RSS of the process during the Lightning run (``resource.getrusage``, reset per
+  method through ``/proc/self/clear_refs`` where Linux allows it) and, with CUDA, ``max_memory_allocated``;
+- **FLOPs/MFU** (CUDA, or ``--flops``): ``torch.utils.flop_counter.FlopCounterMode`` over one ``train_iteration``
+  → FLOP per iteration; with a device peak (table below or ``--peak-tflops``) → MFU = achieved / peak.
+
+Default setting: synth scale, 32 px, batch 8 (the CPU recipes). ``--paper``: ``scale=paper`` with each method's
+published resolution and batch size (on the embedded data, so no dataset is needed). Results go to
+``bench_results/train.json`` and ``train.md``. Timings on a shared machine are noisy: compare runs taken on the
+same, otherwise idle, device.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import resource
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any, ClassVar
+from unittest import mock
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+CONF_DIR = REPO / "conf"
+METHODS = ("aggan", "cyclegan", "spm", "stargan", "sat", "disent", "bridge")
+SYNTH_SETTING = {"image_size": 32, "batch_size": 8}
+# Published resolution and batch size per method (conf/experiment/*_celeba*.yaml, *_rafd.yaml, specs/methods.md).
+PAPER_SETTING: dict[str, dict[str, int]] = {
+    "aggan": {"image_size": 256, "batch_size": 1},
+    "cyclegan": {"image_size": 256, "batch_size": 1},
+    "spm": {"image_size": 128, "batch_size": 16},
+    "stargan": {"image_size": 128, "batch_size": 16},
+    "sat": {"image_size": 256, "batch_size": 1},
+    "disent": {"image_size": 128, "batch_size": 16},
+    "bridge": {"image_size": 128, "batch_size": 48},
+}
+# Overrides that only remove a dependency on downloaded files (they change no FLOP or timing that matters).
+PAPER_EXTRA: dict[str, list[str]] = {"sat": ["method.pretrained=false"]}
+# Dense bf16 tensor-core peaks in TFLOP/s (vendor data sheets, no sparsity); matched by substring of the
+# device name, first match wins (so "H100 PCIe" is listed before "H100").
+PEAK_BF16_TFLOPS: list[tuple[str, float]] = [
+    ("GB200", 2500.0),
+    ("B200", 2250.0),
+    ("H200", 989.0),
+    ("H100 PCIe", 756.0),
+    ("H100", 989.0),
+    ("GH200", 989.0),
+    ("H800", 989.0),
+    ("L40S", 362.0),
+    ("L40", 181.0),
+    ("A100", 312.0),
+    ("A800", 312.0),
+    ("A10G", 70.0),
+    ("A10", 125.0),
+    ("L4", 121.0),
+    ("RTX 6000 Ada", 364.0),
+    ("A6000", 155.0),
+    ("4090", 165.0),
+    ("3090", 71.0),
+    ("V100", 125.0),  # no bf16: fp16 tensor-core peak
+    ("T4", 65.0),  # no bf16: fp16 tensor-core peak
+]
+
+
+def peak_tflops(device_name: str) -> float | None:
+    for key, value in PEAK_BF16_TFLOPS:
+        if key.lower() in device_name.lower():
+            return value
+    return None
+
+
+# ---------------------------------------------------------------------------------------------- configs
+def compose(method: str, *, paper: bool, run_dir: Path, iterations: int, precision: str, extra: list[str] = ()) -> Any:
+    """The train config of ``method`` at the bench setting (CPU/GPU by availability, no logger)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    import suite.config  # noqa: F401  (resolvers)
+
+    setting = PAPER_SETTING[method] if paper else SYNTH_SETTING
+    overrides = [
+        f"method={method}",
+        "data=synthfaces",
+        f"scale={'paper' if paper else 'synth'}",
+        f"data.image_size={setting['image_size']}",
+        f"data.batch_size={setting['batch_size']}",
+        "data.train_size=4000",
+        "data.val_size=16",
+        f"trainer={'gpu' if torch.cuda.is_available() else 'cpu'}",
+        f"trainer.precision={precision}",
+        f"trainer.max_steps={iterations}",
+        "trainer.enable_progress_bar=false",
+        "trainer.log_every_n_steps=50",
+        "logger=none",
+        f"run_dir={run_dir}",
+        f"checkpoint_every={10**9}",
+        "method.sample_every=0",
+        "method.num_samples=0",
+        *(PAPER_EXTRA.get(method, []) if paper else []),
+        *extra,
+    ]
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return hydra_compose(config_name="train", overrides=overrides)
+
+
+# --------------------------------------------------------------------------------------------- helpers
+def _sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def _reset_peak_memory() -> None:
+    with contextlib.suppress(OSError):  # Linux: "5" resets the peak RSS (VmHWM) that getrusage reports
+        Path("/proc/self/clear_refs").write_text("5")
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+
+
+def _peak_memory() -> dict[str, float]:
+    scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
+    out = {"peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20}
+    if torch.cuda.is_available():
+        out["gpu_max_allocated_mib"] = torch.cuda.max_memory_allocated() / 2**20
+    return out
+
+
+def _to(batch: dict, device: torch.device, channels_last: bool) -> dict:
+    out = {}
+    for k, v in batch.items():
+        if torch.is_tensor(v):
+            v = v.to(device, non_blocking=True)
+            if channels_last and v.dim() == 4 and v.is_floating_point():
+                v = v.contiguous(memory_format=torch.channels_last)
+        out[k] = v
+    return out
+
+
+# ------------------------------------------------------------------------------------------- measuring
+def bench_loader(datamodule: Any, batches: int, warmup: int) -> dict[str, float]:
+    loader = datamodule.train_dataloader()
+    it = iter(loader)
+    n_images = 0
+    for _ in range(warmup):
+        next(it)
+    t0 = time.perf_counter()
+    for _ in range(batches):
+        n_images += next(it)["image"].shape[0]
+    dt = time.perf_counter() - t0
+    return {"loader_images_per_s": n_images / dt, "loader_s_per_batch": dt / batches}
+
+
+def bench_lightning(cfg: Any, warmup: int, iters: int, channels_last: bool, compile_nets: bool) -> dict[str, float]:
+    """``train(cfg)`` with a timing subclass of the run's own checkpoint callback (train() builds its callbacks
+    itself, so the class is swapped for the duration of the call; the callback's behaviour is unchanged)."""
+    import suite.training as training
+
+    stamps: list[float] = []
+
+    class TimedIterationCheckpoint(training.IterationCheckpoint):
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+            if len(stamps) in (0, warmup - 1, warmup, warmup + iters - 1, warmup + iters):
+                _sync()
+            stamps.append(time.perf_counter())
+            super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+
+    _reset_peak_memory()
+    with mock.patch.object(training, "IterationCheckpoint", TimedIterationCheckpoint):
+        result = training.train(cfg)
+    mem = _peak_memory()
+    assert len(stamps) > warmup + iters, f"trained {len(stamps)} iterations, expected {warmup + iters + 1}"
+    # stamps[warmup-1] closes the last warm-up iteration; the next `iters` intervals are measured.
+    dt = stamps[warmup - 1 + iters] - stamps[warmup - 1]
+    n = iters
+    batch = int(cfg.data.batch_size)
+    return {"lightning_s_per_iter": dt / n, "lightning_images_per_s": batch * n / dt, **mem, "_result": result}
+
+
+def bench_floor(cfg: Any, datamodule: Any, warmup: int, iters: int, channels_last: bool, compile_nets: bool, flops: bool) -> dict[str, Any]:
+    """The same module's ``train_iteration`` in a plain loop: no Trainer loop, loader, logging or callbacks."""
+    import pytorch_lightning as pl
+
+    from suite.speed import apply_fast_paths
+    from suite.trainer_stub import attach_trainer_stub
+    from suite.training import build_method
+
+    pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
+    module = build_method(cfg, datamodule.info)
+    module.max_iterations = int(cfg.trainer.max_steps)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    module.to(device)
+    attach_trainer_stub(module)
+    apply_fast_paths(module, channels_last=channels_last, compile_generators=compile_nets)
+    module.train()
+    loader = datamodule.train_dataloader()
+    it = iter(loader)
+    batches = [_to(next(it), device, channels_last) for _ in range(min(warmup + iters, 8))]
+    precision = str(cfg.trainer.precision)
+    autocast = (
+        torch.autocast(device.type, dtype=torch.bfloat16 if "bf16" in precision else torch.float16)
+        if "mixed" in precision
+        else contextlib.nullcontext()
+    )
+
+    def step(i: int) -> None:
+        with autocast:
+            module.train_iteration(batches[i % len(batches)])
+        module.iteration += 1  # schedules read the counter; the Lightning path advances it in training_step
+
+    for i in range(warmup):
+        step(i)
+    _sync()
+    t0 = time.perf_counter()
+    for i in range(iters):
+        step(warmup + i)
+    _sync()
+    dt = time.perf_counter() - t0
+    out: dict[str, Any] = {"floor_s_per_iter": dt / iters, "floor_images_per_s": int(cfg.data.batch_size) * iters / dt}
+    if flops:
+        # Methods with n_critic > 1 (StarGAN, SPM) do different work per iteration: average one full cycle.
+        cycle = max(int(module.hparams.get("n_critic", 1) or 1), 1)
+        start = module.iteration - module.iteration % cycle
+        counts = []
+        for i in range(cycle):
+            module.iteration = start + i
+            counts.append(count_flops(module, batches[i % len(batches)], autocast))
+        out["flop_per_iter"] = sum(counts) / cycle
+    return out
+
+
+class _GlobalOnly:
+    parents: ClassVar[set[str]] = {"Global"}
+
+    def __enter__(self) -> _GlobalOnly:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
+def count_flops(module: Any, batch: dict, autocast: Any = None) -> float:
+    """FLOP of one ``train_iteration`` (forward, backward and optimizer math as counted by FlopCounterMode:
+    matmuls and convolutions, 2 FLOP per multiply-add)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    # Global total only: the per-module tracker's backward hooks break autograd.grad (WGAN-GP, R1 penalties).
+    counter.mod_tracker = _GlobalOnly()
+    with counter, (autocast or contextlib.nullcontext()):
+        module.train_iteration(batch)
+    return float(counter.get_total_flops())
+
+
+def bench_method(method: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    from suite.training import build_datamodule
+
+    # One iteration more than measured: the last one may do end-of-training work inside training_step (disent
+    # stores its expected embeddings there), which is not per-iteration cost.
+    iterations = args.warmup + args.iters + 1
+    speed = [f"speed.channels_last={str(args.channels_last).lower()}", f"speed.compile={str(args.compile).lower()}"]
+    cfg = compose(method, paper=args.paper, run_dir=workdir / method, iterations=iterations, precision=args.precision,
+                  extra=[*speed, *args.override])
+    row: dict[str, Any] = {
+        "method": method,
+        "scale": "paper" if args.paper else "synth",
+        "image_size": int(cfg.data.image_size),
+        "batch_size": int(cfg.data.batch_size),
+        "precision": args.precision,
+        "channels_last": args.channels_last,
+        "compile": args.compile,
+    }
+    lightning = bench_lightning(cfg, args.warmup, args.iters, args.channels_last, args.compile)
+    lightning.pop("_result")
+    row.update(lightning)
+    datamodule = build_datamodule(cfg, cfg.method.view)
+    datamodule.setup("fit")
+    row.update(bench_loader(datamodule, args.iters, min(args.warmup, 1)))
+    if args.skip_floor:
+        return row
+    want_flops = args.flops or torch.cuda.is_available()
+    row.update(bench_floor(cfg, datamodule, args.warmup, args.iters, args.channels_last, args.compile, want_flops))
+    row["overhead"] = row["lightning_s_per_iter"] / row["floor_s_per_iter"]
+    ex_data = row["lightning_s_per_iter"] - row["loader_s_per_batch"]
+    row["overhead_ex_data"] = ex_data / row["floor_s_per_iter"]
+    if "flop_per_iter" in row:
+        row["achieved_tflops"] = row["flop_per_iter"] / row["lightning_s_per_iter"] / 1e12
+        if args.peak_tflops:
+            row["mfu"] = row["achieved_tflops"] / args.peak_tflops
+    return row
+
+
+# ---------------------------------------------------------------------------------------------- output
+COLUMNS = [
+    ("method", "method", "{}"),
+    ("size", "image_size", "{}"),
+    ("batch", "batch_size", "{}"),
+    ("Lightning s/iter", "lightning_s_per_iter", "{:.4g}"),
+    ("Lightning img/s", "lightning_images_per_s", "{:.3g}"),
+    ("floor s/iter", "floor_s_per_iter", "{:.4g}"),
+    ("overhead", "overhead", "{:.3f}"),
+    ("overhead ex data", "overhead_ex_data", "{:.3f}"),
+    ("loader img/s", "loader_images_per_s", "{:.0f}"),
+    ("peak RSS MiB", "peak_rss_mib", "{:.0f}"),
+    ("GPU max alloc MiB", "gpu_max_allocated_mib", "{:.0f}"),
+    ("GFLOP/iter", "flop_per_iter", "{:.2f}"),
+    ("TFLOP/s", "achieved_tflops", "{:.2f}"),
+    ("MFU", "mfu", "{:.1%}"),
+    ("error", "error", "{}"),
+]
+
+
+def markdown(results: dict[str, Any]) -> str:
+    rows = results["rows"]
+    cols = [c for c in COLUMNS if any(c[1] in r for r in rows)]
+    lines = [
+        f"# Training benchmark ({results['setting']})",
+        "",
+        f"device: {results['device']}; torch {results['torch']}; threads {results['threads']}; "
+        f"precision {results['precision']}; channels_last {results.get('channels_last', False)}; "
+        f"compile {results.get('compile', False)}; warm-up {results['warmup']}, measured {results['iters']} iterations.",
+        "",
+        "overhead = Lightning s/iter ÷ floor s/iter (goal ≤ 1.05); 'ex data' subtracts the loader's time per batch.",
+        "Timings are noisy on a shared or loaded machine: compare only runs taken on the same idle device.",
+        "",
+        "| " + " | ".join(c[0] for c in cols) + " |",
+        "|" + "|".join("---" for _ in cols) + "|",
+    ]
+    for r in rows:
+        cells = []
+        for _title, key, fmt in cols:
+            value = r.get(key)
+            if value is None:
+                cells.append("–")
+            elif key == "flop_per_iter":
+                cells.append(fmt.format(value / 1e9))
+            else:
+                cells.append(fmt.format(value))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m suite.bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    p.add_argument("--iters", type=int, default=10, help="measured iterations (after warm-up)")
+    p.add_argument("--warmup", type=int, default=3, help="iterations run before timing starts")
+    p.add_argument("--paper", action="store_true", help="paper resolution and batch size (scale=paper) instead of 32 px, batch 8")
+    p.add_argument("--precision", default="32-true", help="trainer.precision: 32-true | bf16-mixed | 16-mixed")
+    p.add_argument("--channels-last", action="store_true", help="module and image batches in channels_last memory format")
+    p.add_argument("--compile", action="store_true", help="torch.compile each network (not the LightningModule)")
+    p.add_argument("--flops", action="store_true", help="count FLOP per iteration also without CUDA")
+    p.add_argument("--peak-tflops", type=float, default=None, help="device peak TFLOP/s for MFU (default: table by GPU name)")
+    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    p.add_argument("--out", type=Path, default=Path("bench_results"), help="writes <out>/train.json and train.md")
+    p.add_argument("--skip-floor", action="store_true", help="time the Lightning path only (no plain loop, no FLOP count)")
+    p.add_argument("--keep-going", action="store_true", help="record a failing method's error and go on with the next")
+    p.add_argument("--override", nargs="*", default=[], help="extra Hydra overrides for every method (e.g. data.num_workers=4)")
+    args = p.parse_args(argv)
+    if args.iters < 1 or args.warmup < 1:
+        p.error("--iters and --warmup must be ≥ 1 (the first iteration pays for lazy initialisation)")
+    return args
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    warnings.filterwarnings("ignore")
+    os.environ.setdefault("WANDB_MODE", "disabled")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    import logging
+
+    for name in ("pytorch_lightning", "lightning", "lightning.pytorch", "lightning_fabric"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
+    if args.peak_tflops is None and torch.cuda.is_available():
+        args.peak_tflops = peak_tflops(device)
+    rows: list[dict[str, Any]] = []
+    results = {
+        "setting": "paper resolution and batch" if args.paper else "synth scale, 32 px, batch 8",
+        "device": device,
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "precision": args.precision,
+        "channels_last": args.channels_last,
+        "compile": args.compile,
+        "warmup": args.warmup,
+        "iters": args.iters,
+        "peak_tflops": args.peak_tflops,
+        "note": "timings are noisy on a shared or loaded machine; compare only runs on the same idle device",
+        "rows": rows,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    def write() -> None:  # after every method, so a run cut short keeps the rows it finished
+        (args.out / "train.json").write_text(json.dumps(results, indent=2))
+        (args.out / "train.md").write_text(markdown(results))
+
+    with tempfile.TemporaryDirectory(prefix="facetrans_bench_") as tmp:
+        os.environ.setdefault("FACETRANS_CACHE", str(Path(tmp) / "cache"))
+        for method in args.methods:
+            try:
+                row = bench_method(method, args, Path(tmp))
+            except Exception as exc:  # one method's failure (e.g. a compile error) must not lose the others' rows
+                if not args.keep_going:
+                    raise
+                rows.append({"method": method, "error": f"{type(exc).__name__}: {exc}"[:500]})
+                print(f"{method:9s} FAILED: {rows[-1]['error']}", flush=True)
+                write()
+                continue
+            finally:
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+            rows.append(row)
+            write()
+            floor = (
+                f"floor {row['floor_s_per_iter']:.4f} s/iter  overhead {row['overhead']:.3f} (ex data {row['overhead_ex_data']:.3f})  "
+                if "floor_s_per_iter" in row else ""
+            )
+            print(
+                f"{method:9s} lightning {row['lightning_s_per_iter']:.4f} s/iter ({row['lightning_images_per_s']:.1f} img/s)  "
+                f"{floor}loader {row['loader_images_per_s']:.0f} img/s  peak RSS {row['peak_rss_mib']:.0f} MiB",
+                flush=True,
+            )
+    print(markdown(results))
+    print(f"wrote {args.out / 'train.json'} and {args.out / 'train.md'}")
+    return results
+
+
+if __name__ == "__main__":
+    main()

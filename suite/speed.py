@@ -1,0 +1,98 @@
+"""Fast paths chosen by config (``speed.*`` in conf/train.yaml), applied by one callback before the strategy moves
+and wraps the module (so DDP sees the final parameter layout):
+
+- ``speed.channels_last``: module weights and image batches in channels_last memory format (NHWC convolutions on
+  tensor cores). ``auto`` = on for CUDA, off on the CPU (instance norm there copies NHWC back and forth;
+  lightning_pitfalls.md). Measured by ``python -m suite.bench --channels-last`` (docs/scaling.md).
+- ``speed.compile``: ``torch.compile`` of the generator networks only (``generator_nets()`` of each method: every
+  net outside the discriminator optimizer). Discriminators stay eager because their gradient penalties
+  (WGAN-GP, R1) differentiate twice, which compiled graphs do not support. ``auto`` = off (compilation takes
+  minutes per method; turn it on for long runs).
+- Fused Adam (``method.optim.fused: auto`` → on for CUDA) and cudnn autotuning (``trainer.benchmark``, on in
+  trainer=gpu) are set where they belong, in the optimizer and trainer configs.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+
+from suite.errors import ConfigError
+
+log = logging.getLogger(__name__)
+_CHOICES = (True, False, "auto")
+
+
+def resolve_flag(name: str, value: Any, device_type: str, auto_on: tuple[str, ...]) -> bool:
+    """``true``/``false`` as given; ``auto`` → on for the device types in ``auto_on``."""
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        value = value.lower() == "true"
+    if value not in _CHOICES:
+        raise ConfigError(f"speed.{name} must be true, false or auto, got {value!r}.")
+    return device_type in auto_on if value == "auto" else bool(value)
+
+
+def generator_nets(module: nn.Module) -> dict[str, nn.Module]:
+    """The networks of ``module`` that no discriminator optimizer (group ``D``) trains, keyed by attribute name;
+    a ``ModuleDict`` (one encoder per attribute) contributes each entry. EMA copies are left out."""
+    groups = module.optimizer_groups() if hasattr(module, "optimizer_groups") else {}
+    disc_params = {id(p) for p in groups.get("D", [])}
+    nets: dict[str, nn.Module] = {}
+    for name, child in module.named_children():
+        if name == "ema_nets" or child is None:
+            continue
+        children = child.items() if isinstance(child, nn.ModuleDict) else [("", child)]
+        for sub, net in children:
+            params = list(net.parameters())
+            if params and not any(id(p) in disc_params for p in params):
+                nets[f"{name}.{sub}" if sub else name] = net
+    return nets
+
+
+def to_channels_last(batch: Any) -> Any:
+    """4-D floating tensors of a batch (dict/list/tensor) in channels_last; everything else unchanged."""
+    if torch.is_tensor(batch):
+        return batch.contiguous(memory_format=torch.channels_last) if batch.dim() == 4 and batch.is_floating_point() else batch
+    if isinstance(batch, dict):
+        return {k: to_channels_last(v) for k, v in batch.items()}
+    if isinstance(batch, list | tuple):
+        return type(batch)(to_channels_last(v) for v in batch)
+    return batch
+
+
+def apply_fast_paths(module: nn.Module, *, channels_last: bool, compile_generators: bool, compile_mode: str | None = None) -> list[str]:
+    """Apply the chosen fast paths to ``module`` in place; returns the names of the compiled nets."""
+    compiled: list[str] = []
+    if channels_last:
+        module.to(memory_format=torch.channels_last)
+        module.channels_last_inputs = True
+    if compile_generators:
+        for name, net in generator_nets(module).items():
+            net.compile(mode=compile_mode) if compile_mode else net.compile()
+            compiled.append(name)
+    return compiled
+
+
+class FastPaths(pl.Callback):
+    """Applies ``speed.*`` in ``setup`` (before the strategy moves the module to its device and wraps it)."""
+
+    def __init__(self, channels_last: Any = "auto", compile: Any = "auto", compile_mode: str | None = None) -> None:
+        self.channels_last = channels_last
+        self.compile = compile
+        self.compile_mode = compile_mode
+        resolve_flag("channels_last", channels_last, "cpu", ())  # validate early
+        resolve_flag("compile", compile, "cpu", ())
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if stage != "fit":
+            return
+        device_type = trainer.strategy.root_device.type
+        channels_last = resolve_flag("channels_last", self.channels_last, device_type, ("cuda",))
+        compile_generators = resolve_flag("compile", self.compile, device_type, ())
+        compiled = apply_fast_paths(pl_module, channels_last=channels_last, compile_generators=compile_generators,
+                                    compile_mode=self.compile_mode)
+        log.info("fast paths on %s: channels_last=%s, compiled=%s", device_type, channels_last, compiled or "none")
