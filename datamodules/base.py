@@ -118,14 +118,21 @@ class SeededShuffleSampler(Sampler[int]):
     items may change per epoch (a fresh target domain, a fresh unpaired reference) decode it, and stay pure
     functions of their key in any worker.
 
+    Under DDP each of ``num_replicas`` ranks takes every ``num_replicas``-th index of the same permutation
+    (the datamodule shards; Lightning's own sampler wrapping is off), so the ranks' batches of B at one step are
+    together the batch of R·B a single process reads at that step.
+
     A run resumed mid-epoch must not see the epoch's first batches again: :meth:`resume_at` makes the next
     pass over ``epoch`` skip the indices the interrupted run already trained on (see :class:`ResumableDataLoader`).
     """
 
-    def __init__(self, n: int, seed: int = 0, encode_epoch: bool = False):
+    def __init__(self, n: int, seed: int = 0, encode_epoch: bool = False, num_replicas: int = 1, rank: int = 0):
         self.n = int(n)
         self.seed = int(seed)
         self.encode_epoch = encode_epoch
+        if not 0 <= rank < num_replicas:
+            raise ValueError(f"rank {rank} is outside 0..{num_replicas - 1}")
+        self.num_replicas, self.rank = int(num_replicas), int(rank)
         self.epoch = 0
         self.epoch_in_use = 0  # the epoch of the latest pass (what a checkpoint records)
         self._resume: tuple[int, int] | None = None
@@ -138,7 +145,7 @@ class SeededShuffleSampler(Sampler[int]):
         self._resume = (int(epoch), max(int(consumed), 0))
 
     def __len__(self) -> int:
-        return self.n
+        return self.n // self.num_replicas
 
     def __iter__(self) -> Iterator[int]:
         epoch = self.epoch
@@ -146,6 +153,8 @@ class SeededShuffleSampler(Sampler[int]):
         self.epoch_in_use = epoch
         g = torch.Generator().manual_seed((self.seed * 1_000_003 + epoch) % (2**63))
         order = torch.randperm(self.n, generator=g).tolist()
+        if self.num_replicas > 1:  # every rank the same count; step k of R ranks reads one process's batch k of R·B
+            order = order[: len(self) * self.num_replicas][self.rank :: self.num_replicas]
         if self._resume is not None:
             resume_epoch, consumed = self._resume
             self._resume = None
@@ -213,6 +222,7 @@ class BaseImageDataModule(pl.LightningDataModule):
         self.num_workers = check_positive_int("data.num_workers", num_workers, minimum=0)
         self.pin_memory = torch.cuda.is_available() if pin_memory is None else bool(pin_memory)
         self.seed = int(seed)
+        self.shard_train = True  # DDP: each rank reads its own share of every train batch (see _train_shard)
         self.drop_last = bool(drop_last)
         self._datasets: dict[str, Dataset] = {}
         self._info: dict[str, Any] | None = None
@@ -263,7 +273,9 @@ class BaseImageDataModule(pl.LightningDataModule):
             raise DatasetError(f"data={self.name}: the {'train' if train else 'evaluation'} split is empty.")
         sampler = None
         if train:
-            sampler = SeededShuffleSampler(n, self.seed, encode_epoch=getattr(dataset, "epoch_aware", False))
+            replicas, rank = self._train_shard()
+            sampler = SeededShuffleSampler(n, self.seed, encode_epoch=getattr(dataset, "epoch_aware", False),
+                                           num_replicas=replicas, rank=rank)
         loader = (ResumableDataLoader if train else DataLoader)(
             dataset,
             batch_size=self.batch_size,
@@ -277,6 +289,14 @@ class BaseImageDataModule(pl.LightningDataModule):
         if train:
             loader.progress = self._train_batches_done
         return loader
+
+    def _train_shard(self) -> tuple[int, int]:
+        """(ranks, this rank) for the train sampler: the trainer's world under DDP when ``shard_train`` is on
+        (train.py sets it from ``trainer.use_distributed_sampler``), else one shard."""
+        trainer = getattr(self, "trainer", None)
+        if not self.shard_train or trainer is None or trainer.world_size <= 1:
+            return 1, 0
+        return int(trainer.world_size), int(trainer.global_rank)
 
     def _train_batches_done(self) -> int:
         """Batches of the current epoch the fit loop has trained on (its ``processed`` count: at

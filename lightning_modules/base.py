@@ -246,8 +246,15 @@ class GANModule(pl.LightningModule):
             f"stopped and the last good checkpoint is kept (set method.nan_guard=skip to drop such steps instead, or lower the learning rate)."
         )
 
+    def _all_ranks_agree(self, decision: bool) -> bool:
+        """``decision`` on every rank (DDP): one rank skipping a backward the others run would hang the all-reduce."""
+        trainer = getattr(self, "_trainer", None)
+        if trainer is None or trainer.world_size <= 1:
+            return decision
+        return bool(trainer.strategy.reduce_boolean_decision(decision, all=True))
+
     def _loss_is_finite(self, name: str, loss: torch.Tensor, parts: dict[str, torch.Tensor]) -> bool:
-        if self.nan_guard == "off" or bool(torch.isfinite(loss.detach()).all()):
+        if self.nan_guard == "off" or self._all_ranks_agree(bool(torch.isfinite(loss.detach()).all())):
             return True
         bad = [k for k, v in parts.items() if not bool(torch.isfinite(v.detach()).all())] or ["total"]
         if self.nan_guard == "skip":

@@ -211,12 +211,21 @@ class SPM(GANModule):
         c_src = F.one_hot(src, self.num_domains).to(x.dtype)
         c_tgt = F.one_hot(tgt, self.num_domains).to(x.dtype)
 
+        # On a G-step iteration the generator runs once, with gradients: G does not change during the D step, so
+        # the D step's (detached) fakes are the very images the G step scores — no second forward pass.
+        g_step = self.iteration % hp.n_critic == 0
+        out_g = self.generate(x, c_tgt) if g_step else None
+
         def discriminator_step():
-            with torch.no_grad():
-                out = self.generate(x, c_tgt)
+            if out_g is not None:
+                out = out_g
+            else:
+                with torch.no_grad():
+                    out = self.generate(x, c_tgt)
             parts: dict[str, torch.Tensor] = {}
             total = x.new_zeros(())
             for suffix, disc, real, fake, weight in self.scales(x, out):
+                fake = fake.detach()
                 real_out = disc(real)
                 n_fakes = fake.shape[0] // real.shape[0]
                 parts[f"adv{suffix}"] = discriminator_adv_loss(real_out.src, disc(fake).src, hp.gan_mode)  # Eq. 7/WGAN
@@ -229,11 +238,11 @@ class SPM(GANModule):
             return total, parts
 
         logs = self.optimize("D", discriminator_step)
-        if self.iteration % hp.n_critic:
+        if not g_step:
             return logs
 
         def generator_step():
-            out = self.generate(x, c_tgt)
+            out = out_g
             rec = self.generate(out.image, c_src)
             parts: dict[str, torch.Tensor] = {}
             total = x.new_zeros(())

@@ -144,15 +144,19 @@ def _peak_memory() -> dict[str, float]:
     return out
 
 
-def _to(batch: dict, device: torch.device, channels_last: bool) -> dict:
-    out = {}
-    for k, v in batch.items():
-        if torch.is_tensor(v):
-            v = v.to(device, non_blocking=True)
-            if channels_last and v.dim() == 4 and v.is_floating_point():
-                v = v.contiguous(memory_format=torch.channels_last)
-        out[k] = v
-    return out
+def _to(batch: Any, device: torch.device, channels_last: bool) -> Any:
+    """``batch`` on ``device`` (nested dicts and lists too, as Lightning moves them: disent's ``factors``), image
+    tensors in channels_last when asked."""
+    if torch.is_tensor(batch):
+        batch = batch.to(device, non_blocking=True)
+        if channels_last and batch.dim() == 4 and batch.is_floating_point():
+            batch = batch.contiguous(memory_format=torch.channels_last)
+        return batch
+    if isinstance(batch, dict):
+        return {k: _to(v, device, channels_last) for k, v in batch.items()}
+    if isinstance(batch, list | tuple):
+        return type(batch)(_to(v, device, channels_last) for v in batch)
+    return batch
 
 
 # ------------------------------------------------------------------------------------------- measuring
@@ -187,6 +191,8 @@ def bench_lightning(cfg: Any, warmup: int, iters: int, channels_last: bool, comp
     with mock.patch.object(training, "IterationCheckpoint", TimedIterationCheckpoint):
         result = training.train(cfg)
     mem = _peak_memory()
+    if result.get("stop_signal") is not None:  # e.g. `timeout` ran out: the run saved and stopped early
+        raise KeyboardInterrupt(f"the benchmark was interrupted by signal {result['stop_signal']}")
     assert len(stamps) > warmup + iters, f"trained {len(stamps)} iterations, expected {warmup + iters + 1}"
     # stamps[warmup-1] closes the last warm-up iteration; the next `iters` intervals are measured.
     dt = stamps[warmup - 1 + iters] - stamps[warmup - 1]
@@ -419,6 +425,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for method in args.methods:
             try:
                 row = bench_method(method, args, Path(tmp))
+            except KeyboardInterrupt as exc:  # a signal (Ctrl-C, `timeout`): keep what was measured and stop
+                print(f"{method:9s} stopped: {exc}; the methods before it are in {args.out}", flush=True)
+                break
             except Exception as exc:  # one method's failure (e.g. a compile error) must not lose the others' rows
                 if not args.keep_going:
                     raise

@@ -29,6 +29,7 @@ class IterationCheckpoint(pl.Callback):
         self._last_saved = -1
         self.stop_signal: int | None = None
         self._previous_handlers: dict[int, object] = {}
+        self._owner_pid = os.getpid()
 
     @property
     def last_path(self) -> Path:
@@ -56,6 +57,12 @@ class IterationCheckpoint(pl.Callback):
 
     # ------------------------------------------------------------------------------------------ signals
     def _request_stop(self, signum: int, frame) -> None:
+        if os.getpid() != self._owner_pid:
+            # A forked DataLoader worker inherited this handler: it must end as the signal asks (the loader
+            # terminates its workers with SIGTERM), not swallow it and print about a checkpoint it cannot write.
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
         log.warning("received %s: saving last.ckpt after this iteration and stopping", signal.Signals(signum).name)
         self.stop_signal = signum
         self._restore_handlers()  # a second signal acts as usual (e.g. a second Ctrl-C interrupts at once)
@@ -67,6 +74,7 @@ class IterationCheckpoint(pl.Callback):
 
     def on_train_start(self, trainer, pl_module) -> None:
         if threading.current_thread() is threading.main_thread():
+            self._owner_pid = os.getpid()
             for signum in STOP_SIGNALS:
                 self._previous_handlers[signum] = signal.signal(signum, self._request_stop)
 

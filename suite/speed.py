@@ -8,6 +8,8 @@ and wraps the module (so DDP sees the final parameter layout):
   net outside the discriminator optimizer). Discriminators stay eager because their gradient penalties
   (WGAN-GP, R1) differentiate twice, which compiled graphs do not support. ``auto`` = off (compilation takes
   minutes per method; turn it on for long runs).
+- ``speed.matmul_precision``: ``torch.set_float32_matmul_precision`` on CUDA (``high`` = TF32 tensor cores for fp32
+  matrix products; cuDNN convolutions use TF32 by default already).
 - Fused Adam (``method.optim.fused: auto`` → on for CUDA) and cudnn autotuning (``trainer.benchmark``, on in
   trainer=gpu) are set where they belong, in the optimizer and trainer configs.
 """
@@ -80,7 +82,11 @@ def apply_fast_paths(module: nn.Module, *, channels_last: bool, compile_generato
 class FastPaths(pl.Callback):
     """Applies ``speed.*`` in ``setup`` (before the strategy moves the module to its device and wraps it)."""
 
-    def __init__(self, channels_last: Any = "auto", compile: Any = "auto", compile_mode: str | None = None) -> None:
+    def __init__(self, channels_last: Any = "auto", compile: Any = "auto", compile_mode: str | None = None,
+                 matmul_precision: str | None = "high") -> None:
+        if matmul_precision not in (None, "highest", "high", "medium"):
+            raise ConfigError(f"speed.matmul_precision must be highest, high, medium or null, got {matmul_precision!r}.")
+        self.matmul_precision = matmul_precision
         self.channels_last = channels_last
         self.compile = compile
         self.compile_mode = compile_mode
@@ -91,6 +97,8 @@ class FastPaths(pl.Callback):
         if stage != "fit":
             return
         device_type = trainer.strategy.root_device.type
+        if device_type == "cuda" and self.matmul_precision:
+            torch.set_float32_matmul_precision(self.matmul_precision)
         channels_last = resolve_flag("channels_last", self.channels_last, device_type, ("cuda",))
         compile_generators = resolve_flag("compile", self.compile, device_type, ())
         compiled = apply_fast_paths(pl_module, channels_last=channels_last, compile_generators=compile_generators,

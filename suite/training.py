@@ -10,6 +10,7 @@ from typing import Any
 
 import hydra
 import pytorch_lightning as pl
+import torch
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
@@ -66,6 +67,20 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError("set trainer.max_steps (iterations) or trainer.max_epochs; both are unset.")
 
 
+def check_sync_batchnorm(cfg: DictConfig, module: torch.nn.Module) -> None:
+    """SyncBatchNorm runs on GPUs only: a CPU run with ``trainer.sync_batchnorm`` and batch-norm layers stops here
+    with what to change, not deep inside Lightning."""
+    accelerator = str(cfg.trainer.get("accelerator", "auto"))
+    on_cpu = accelerator == "cpu" or (accelerator == "auto" and not torch.cuda.is_available())
+    has_bn = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in module.modules())
+    if cfg.trainer.get("sync_batchnorm") and on_cpu and has_bn:
+        raise ConfigError(
+            f"trainer.sync_batchnorm=true needs GPUs (PyTorch's SyncBatchNorm does not run on the CPU) and method="
+            f"{cfg.method.name} has batch-norm layers; for CPU DDP set trainer.sync_batchnorm=false (their statistics "
+            "then stay per rank) or method.generator.norm=instance / method.discriminator.norm=instance."
+        )
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Train one run. Returns ``{"run_dir", "checkpoint", "iteration", "module", "datamodule", "trainer"}``."""
     validate(cfg)
@@ -74,17 +89,23 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     datamodule = build_datamodule(cfg, cfg.method.view)
     module = build_method(cfg, datamodule.info)
     module.run_config = to_plain(cfg)
+    check_sync_batchnorm(cfg, module)
     if cfg.get("ckpt_path"):
         ckpt = read_checkpoint(cfg.ckpt_path, expected_method=cfg.method.name)
         check_resume_compatible(ckpt, datamodule.info, cfg.ckpt_path)
         del ckpt
     checkpoint = IterationCheckpoint(run_dir / "checkpoints", every_n_iterations=cfg.checkpoint_every)
     speed = cfg.get("speed") or {}
-    fast_paths = FastPaths(speed.get("channels_last", "auto"), speed.get("compile", False), speed.get("compile_mode"))
+    fast_paths = FastPaths(speed.get("channels_last", "auto"), speed.get("compile", False), speed.get("compile_mode"),
+                           speed.get("matmul_precision", "high"))
     loggers = build_loggers(cfg)
     trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
     # The method counts its own iterations and stops the trainer; Lightning's max_steps counts optimizer steps.
     trainer_cfg.update(max_steps=-1, max_epochs=trainer_cfg.get("max_epochs") or -1)
+    # The datamodules shard their seeded train sampler per rank themselves; Lightning's DistributedSamplerWrapper
+    # would shuffle it a second time (so R ranks of B would not read one process's batch of R·B).
+    datamodule.shard_train = bool(trainer_cfg.pop("use_distributed_sampler", True))
+    trainer_cfg["use_distributed_sampler"] = False
     if trainer_cfg["max_epochs"] == -1 and module.max_iterations == -1 and not trainer_cfg.get("fast_dev_run"):
         raise ConfigError("set trainer.max_steps (iterations) or trainer.max_epochs.")
     trainer: pl.Trainer = instantiate(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 
+import torch
+
 from suite import bench
 
 
@@ -28,3 +30,12 @@ def test_peak_table_matches_pcie_before_sxm():
     assert bench.peak_tflops("NVIDIA H100 PCIe") == 756.0
     assert bench.peak_tflops("NVIDIA H100 80GB HBM3") == 989.0
     assert bench.peak_tflops("Some CPU") is None
+
+
+def test_floor_moves_nested_batches_to_the_device():
+    """disent's labels sit in batch["factors"][name]: the plain loop must move them like Lightning does."""
+    batch = {"image": torch.rand(2, 3, 4, 4), "factors": {"identity": torch.zeros(2, dtype=torch.long)}, "names": ["a", "b"]}
+    moved = bench._to(batch, torch.device("meta"), channels_last=True)
+    assert moved["factors"]["identity"].device.type == "meta" and moved["image"].device.type == "meta"
+    assert moved["image"].is_contiguous(memory_format=torch.channels_last)
+    assert moved["names"] == ["a", "b"]

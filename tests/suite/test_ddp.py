@@ -20,11 +20,8 @@ What is compared, and the tolerances:
 - DDP with Lightning's default sampler handling against one process on batch 2B: should agree within 5e-2 of
   the update. The residual is float reduction order (2 vs 4 images per conv reduction) amplified by Adam: conv
   biases in front of an instance norm have an analytically zero gradient, and Adam turns its round-off into
-  ±lr steps of random sign (measured 1.7e-2 with Lightning's reshuffle patched off, against 0.8 with it). It
-  does not hold yet: Lightning wraps the suite's ``SeededShuffleSampler`` in a ``DistributedSamplerWrapper`` with
-  ``shuffle=True``, i.e. a second permutation on top of the seeded one, so the ranks' global batch is not the
-  single process's batch (and the inner sampler's ``set_epoch`` is never called). Marked ``xfail(strict)``
-  until ``datamodules/base.py`` shards its own permutation per rank (see the DDP notes in docs/scaling.md).
+  ±lr steps of random sign. The datamodules shard their own seeded permutation per rank (Lightning's
+  ``DistributedSamplerWrapper``, which would shuffle a second time, is turned off by ``train()``).
 """
 
 from __future__ import annotations
@@ -158,11 +155,17 @@ def test_ddp_gradient_average_matches_one_process(runs):
     assert gap <= 1e-4, f"DDP differs from one process by {gap:.2e} of the training update"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Lightning re-shuffles SeededShuffleSampler through DistributedSamplerWrapper(shuffle=True): the ranks' "
-    "global batch differs from one process's batch 2B until datamodules/base.py shards per rank",
-)
 def test_ddp_matches_one_process_on_the_same_global_batch(runs):
+    """Two ranks of B (the datamodule shards its seeded permutation per rank) = one process on 2B, up to float
+    reduction order amplified by Adam."""
     gap = relative_gap(runs["ddp"], runs["single_2b"])
     assert gap <= 5e-2, f"DDP differs from one process by {gap:.2e} of the training update"
+
+
+def test_sync_batchnorm_on_cpu_with_batch_norm_stops_with_what_to_change(make_cfg):
+    from suite.errors import ConfigError
+    from suite.training import train
+
+    cfg = make_cfg("trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "method=aggan", "trainer.max_steps=1")
+    with pytest.raises(ConfigError, match="sync_batchnorm=false"):
+        train(cfg)

@@ -111,3 +111,25 @@ def test_no_credential_reaches_checkpoint_or_saved_hydra_config(tmp_path):
     assert {p.name for p in saved} >= {"config.yaml", "hydra.yaml", "overrides.yaml"}
     for path in saved:
         assert secret not in path.read_text(), path.name
+
+
+def test_forked_worker_dies_on_sigterm_instead_of_swallowing_it(tmp_path):
+    """DataLoader workers are forked after on_train_start and inherit the handler; the loader ends them with
+    SIGTERM, so in a child the handler must let the signal kill it (and leave the parent's run alone)."""
+    import os
+
+    from suite.callbacks import IterationCheckpoint
+
+    callback = IterationCheckpoint(tmp_path)
+    callback.on_train_start(None, None)
+    try:
+        pid = os.fork()
+        if pid == 0:  # the "worker"
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+            os._exit(3)  # reached only if the signal was swallowed
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGTERM
+        assert callback.stop_signal is None
+    finally:
+        callback.on_exception(None, None, None)
