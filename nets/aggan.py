@@ -95,6 +95,8 @@ class Discriminator(nn.Module):
 
     ``norm_first``: the paper says BatchNorm is used on the first C64 (unlike pix2pix/CycleGAN); ambiguous
     wording, so a switch — default False as in the standard PatchGAN.
+    ``patchgan``: CycleGAN/pix2pix's 70×70 PatchGAN instead (for ``method=cyclegan``): the stride-1 layer doubles
+    the width (up to ndf·8) and is normalised, and the patch head is a 4×4 convolution.
     """
 
     def __init__(
@@ -108,6 +110,7 @@ class Discriminator(nn.Module):
         norm_first: bool = False,
         in_channels: int = 3,
         init: str = "normal",
+        patchgan: bool = False,
     ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
@@ -117,10 +120,15 @@ class Discriminator(nn.Module):
                 ConvNormAct(ch_in, ch, 4, stride=2, padding=1, norm=norm if (i > 0 or norm_first) else "none", act="lrelu")
             )
             ch_in, ch = ch, min(ch * 2, ndf * 8)
-        layers.append(ConvNormAct(ch_in, ch_in, 4, stride=1, padding=1, norm="none", act="lrelu"))
+        if patchgan:
+            layers.append(ConvNormAct(ch_in, ch, 4, stride=1, padding=1, norm=norm, act="lrelu"))
+            ch_in = ch
+        else:
+            layers.append(ConvNormAct(ch_in, ch_in, 4, stride=1, padding=1, norm="none", act="lrelu"))
         self.trunk = nn.Sequential(*layers)
         self.global_pool = global_pool
-        self.src_head = nn.Conv2d(ch_in, 1, 1 if global_pool else 3, padding=0 if global_pool else 1)
+        head = 1 if global_pool else (4 if patchgan else 3)
+        self.src_head = nn.Conv2d(ch_in, 1, head, padding=0 if global_pool else 1)
         self.cls_head = nn.Conv2d(ch_in, num_classes, 1) if num_classes else None
         init_weights(self, init)
 

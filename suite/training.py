@@ -23,6 +23,8 @@ from suite.speed import FastPaths
 log = logging.getLogger(__name__)
 # Lightning's own deprecation noise, not actionable for users of the suite.
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+# The module's on_after_batch_transfer (channels_last batches) is meant to apply with any datamodule.
+warnings.filterwarnings("ignore", message=r".*overridden `on_after_batch_transfer` in `LightningModule`.*")
 
 
 def instantiate(cfg: Any, **kwargs: Any) -> Any:

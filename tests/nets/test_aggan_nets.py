@@ -70,3 +70,14 @@ def test_published_generator_size_is_cyclegan_like():
     g = AttentionGuidedGenerator(ngf=64, n_blocks=9, attention=True)
     n = sum(p.numel() for p in g.parameters())
     assert 7.5e6 < n < 12e6  # ≈ 7.9M with 6 blocks in the released code; 9 blocks adds ≈ 3.5M
+
+
+def test_patchgan_is_cyclegans_70x70_discriminator():
+    """C64-C128-C256 (stride 2), C512 (stride 1, normalised), 4×4 head: 30×30 patches at 256 px."""
+    d = Discriminator(ndf=8, n_layers=3, norm="instance", global_pool=False, patchgan=True)
+    convs = [m for m in d.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [8, 16, 32, 64, 1]
+    assert convs[-1].kernel_size == (4, 4)
+    assert sum(isinstance(m, torch.nn.InstanceNorm2d) for m in d.modules()) == 3
+    with torch.no_grad():
+        assert d(torch.zeros(1, 3, 256, 256)).src.shape == (1, 1, 30, 30)

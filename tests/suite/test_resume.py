@@ -68,10 +68,18 @@ def assert_same_state(a: dict, b: dict) -> None:
     assert not differ, f"{len(differ)} of {len(a)} entries differ after resume, e.g. {differ[:3]}"
 
 
+# Further states that must survive a resume: SPM's LR→HR stage (enhancers, two discriminators) and a generator EMA.
+RESUME_CASES = {
+    **METHODS,
+    "spm_hr": [*METHODS["spm"], "method=spm_hr", "method.lr_size=16"],
+    "aggan_ema": [*METHODS["aggan"], "method.ema.enabled=true", "method.ema.decay=0.5"],
+}
+
+
 @pytest.mark.parametrize("k,n", [(2, 5)])
-@pytest.mark.parametrize("method", list(METHODS))
+@pytest.mark.parametrize("method", list(RESUME_CASES))
 def test_resumed_run_matches_uninterrupted_run(make_cfg, tmp_path, recorder, method, k, n):
-    overrides = [*METHODS[method], f"trainer.max_steps={n}"]
+    overrides = [*RESUME_CASES[method], f"trainer.max_steps={n}"]
     full = run(make_cfg, overrides, tmp_path / "full")
     full_losses, recorder["losses"] = recorder["losses"], {}
 

@@ -57,3 +57,40 @@ def test_unreadable_image_and_bad_checkpoint(ckpt, tmp_path, capsys):
     assert "bad.jpg" in capsys.readouterr().err
     assert translate.main(["--ckpt", str(tmp_path / "none.ckpt"), "--input", str(bad), "--out", str(tmp_path)]) == 2
     assert "no checkpoint" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def bridge_ckpt(tmp_path_factory):
+    from tests.conftest import compose_config
+    from tests.suite.test_resume import METHODS
+
+    run_dir = tmp_path_factory.mktemp("bridge")
+    cfg = compose_config([f"run_dir={run_dir}", "logger=none", "trainer=cpu", "trainer.enable_progress_bar=false",
+                          *METHODS["bridge"], "trainer.max_steps=2"])
+    return train(cfg)["checkpoint"]
+
+
+def _face(path: Path, seed: int) -> Path:
+    Image.fromarray(np.random.default_rng(seed).integers(0, 255, (48, 40, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def test_attribute_target_on_the_bridge(bridge_ckpt, tmp_path, capsys):
+    src = _face(tmp_path / "face.png", 1)
+    out = tmp_path / "o"
+    assert translate.main(["--ckpt", str(bridge_ckpt), "--input", str(src), "--target", "Smiling=1,Bangs=0", "--out", str(out)]) == 0
+    assert Image.open(out / "face.png").size == (32, 32)
+    assert translate.main(["--ckpt", str(bridge_ckpt), "--input", str(src), "--target", "Smiling=2", "--out", str(out)]) == 2
+    assert "=0 or =1" in capsys.readouterr().err
+    assert translate.main(["--ckpt", str(bridge_ckpt), "--input", str(src), "--target", "Beard=1", "--out", str(out)]) == 2
+    assert "Smiling, Eyeglasses, Bangs, Blond_Hair" in capsys.readouterr().err
+
+
+def test_reference_image_on_the_bridge(bridge_ckpt, tmp_path):
+    src, ref = _face(tmp_path / "face.png", 1), _face(tmp_path / "ref.png", 2)
+    out = tmp_path / "o"
+    assert translate.main(["--ckpt", str(bridge_ckpt), "--input", str(src), "--reference", str(ref), "--out", str(out)]) == 0
+    by_reference = np.asarray(Image.open(out / "face.png"))
+    assert by_reference.shape == (32, 32, 3)
+    assert translate.main(["--ckpt", str(bridge_ckpt), "--input", str(src), "--target", "Smiling=1", "--out", str(tmp_path / "l")]) == 0
+    assert not np.array_equal(by_reference, np.asarray(Image.open(tmp_path / "l" / "face.png")))  # the reference was used
