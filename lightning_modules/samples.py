@@ -54,3 +54,25 @@ def save_sample_grid(path: Path, batch: dict, out: dict) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     save_image(rows, str(path), nrow=len(cols), padding=2, pad_value=1.0)
     return path
+
+
+def save_motion_combination_grid(path: str | Path, module, images: torch.Tensor, targets: tuple[int, int],
+                                 names: list[str]) -> Path:
+    """SPM's motion-basis combination (Fig. 7) as a grid, one row per image: input | translation to
+    ``targets[0]`` | to ``targets[1]`` | both fields added and warped once | the three flows (colour-coded).
+    Column titles go to ``<path>.txt`` (torchvision grids carry no text)."""
+    a, b = targets
+    with torch.no_grad():
+        one = module.translate(images, torch.tensor([a]))
+        two = module.translate(images, torch.tensor([b]))
+        both = module.translate(images, torch.tensor([[a, b]]))
+    cols = [images, one["image"], two["image"], both["image"],
+            flow_to_rgb(one["flow"].float()) * 2 - 1, flow_to_rgb(two["flow"].float()) * 2 - 1,
+            flow_to_rgb(both["flow"].float()) * 2 - 1]
+    rows = torch.stack([c.float().cpu().clamp(-1, 1) for c in cols], 1).flatten(0, 1)
+    path = Path(path)
+    save_image((rows + 1) / 2, path, nrow=len(cols), padding=1)
+    path.with_suffix(".txt").write_text(
+        f"columns: input | {names[a]} | {names[b]} | {names[a]}+{names[b]} (fields added, warped once) | "
+        f"flow {names[a]} | flow {names[b]} | flow {names[a]}+{names[b]}\n")
+    return path

@@ -22,7 +22,7 @@ import torch
 from omegaconf import OmegaConf
 
 import suite.config  # noqa: F401  (registers resolvers used by stored configs)
-from lightning_modules.samples import save_sample_grid
+from lightning_modules.samples import save_motion_combination_grid, save_sample_grid
 from metrics.eval_classifier import get_or_train_eval_classifier
 from metrics.image_quality import mse_255, psnr, ssim
 from metrics.masks import background_preservation, mask_iou
@@ -198,6 +198,10 @@ def evaluate_checkpoint(
     grid_path = out_dir / "grid.png"
     if grid_batch is not None:
         save_sample_grid(grid_path, grid_batch, grid_out)
+        names = list(info.get("domain_names") or [])
+        if getattr(module, "use_motion", False) and len(names) >= 3:  # SPM: motion-basis combination (Fig. 7)
+            save_motion_combination_grid(out_dir / "motion_combination.png", module,
+                                         grid_batch["image"][:8].to(module.device), (1, 2), names)
     (out_dir / "metrics.json").write_text(json.dumps(_json_numbers(metrics), indent=2, sort_keys=True))
     title = f"{ckpt['suite']['method']} on {info.get('name')} ({ckpt_path})"
     (out_dir / "metrics.md").write_text(metrics_table({title: metrics}))

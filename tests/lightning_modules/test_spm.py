@@ -265,3 +265,17 @@ def test_hr_run_with_an_lr_checkpoint_of_another_method_stops(make_cfg, tmp_path
     with pytest.raises(CheckpointError, match="method=stargan"):
         train(make_cfg("method=spm_hr", *RUN_TINY, "data.image_size=64", "method.lr_size=32", "trainer.max_steps=1",
                        f"method.lr_ckpt_path={other['checkpoint']}", run_dir=tmp_path / "hr"))
+
+
+def test_motion_combination_grid_has_input_three_translations_and_three_flows(tmp_path):
+    from PIL import Image
+
+    from lightning_modules.samples import save_motion_combination_grid
+
+    m = make().eval()
+    x = torch.rand(3, 3, 32, 32) * 2 - 1
+    names = ["neutral", "happy", "surprised", "angry", "sad"]
+    path = save_motion_combination_grid(tmp_path / "combo.png", m, x, (1, 2), names)
+    width, height = Image.open(path).size
+    assert (width, height) == (7 * 33 + 1, 3 * 33 + 1)  # 7 columns × 3 rows of 32 px with 1 px padding
+    assert "happy+surprised" in path.with_suffix(".txt").read_text()

@@ -78,3 +78,12 @@ def test_evaluate_writes_metrics_and_grid(make_cfg, tmp_path):
     assert set(written) == set(metrics)
     assert (tmp_path / "eval" / "grid.png").stat().st_size > 0
     assert "accuracy_target" in (tmp_path / "eval" / "metrics.md").read_text()
+
+
+def test_evaluate_shows_spm_motion_basis_combination(make_cfg, tmp_path):
+    from tests.suite.test_resume import METHODS
+
+    run = train(make_cfg(*METHODS["spm"], "trainer.max_steps=2", run_dir=tmp_path / "r"))
+    evaluate_checkpoint(run["checkpoint"], tmp_path / "eval", classifier={"epochs": 1}, max_images=8)
+    assert (tmp_path / "eval" / "motion_combination.png").stat().st_size > 0
+    assert "happy+surprised" in (tmp_path / "eval" / "motion_combination.txt").read_text()
