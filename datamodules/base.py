@@ -182,7 +182,7 @@ class ResumableDataLoader(DataLoader):
     def load_state_dict(self, state: dict[str, int]) -> None:
         sampler = self.sampler
         if state.get("batches_done", -1) < 0 or not hasattr(sampler, "resume_at"):
-            return  # no position recorded, or Lightning replaced the sampler (distributed): start the epoch over
+            return  # no position recorded (or a sampler without resume_at): start the epoch over
         sampler.resume_at(state["epoch"], state["batches_done"] * state["batch_size"])
 
 

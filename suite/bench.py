@@ -145,18 +145,14 @@ def _peak_memory() -> dict[str, float]:
 
 
 def _to(batch: Any, device: torch.device, channels_last: bool) -> Any:
-    """``batch`` on ``device`` (nested dicts and lists too, as Lightning moves them: disent's ``factors``), image
-    tensors in channels_last when asked."""
-    if torch.is_tensor(batch):
-        batch = batch.to(device, non_blocking=True)
-        if channels_last and batch.dim() == 4 and batch.is_floating_point():
-            batch = batch.contiguous(memory_format=torch.channels_last)
-        return batch
-    if isinstance(batch, dict):
-        return {k: _to(v, device, channels_last) for k, v in batch.items()}
-    if isinstance(batch, list | tuple):
-        return type(batch)(_to(v, device, channels_last) for v in batch)
-    return batch
+    """``batch`` on ``device`` as Lightning moves it (nested dicts too: disent's ``factors``), image tensors in
+    channels_last when asked (the module's own ``on_after_batch_transfer`` conversion)."""
+    from pytorch_lightning.utilities import move_data_to_device
+
+    from suite.speed import to_channels_last
+
+    batch = move_data_to_device(batch, device)
+    return to_channels_last(batch) if channels_last else batch
 
 
 # ------------------------------------------------------------------------------------------- measuring
@@ -173,8 +169,8 @@ def bench_loader(datamodule: Any, batches: int, warmup: int) -> dict[str, float]
     return {"loader_images_per_s": n_images / dt, "loader_s_per_batch": dt / batches}
 
 
-def bench_lightning(cfg: Any, warmup: int, iters: int, channels_last: bool, compile_nets: bool) -> dict[str, float]:
-    """``train(cfg)`` with a timing subclass of the run's own checkpoint callback (train() builds its callbacks
+def bench_lightning(cfg: Any, warmup: int, iters: int) -> dict[str, float]:
+    """``train(cfg)`` (fast paths from ``cfg.speed``) with a timing subclass of the run's own checkpoint callback (train() builds its callbacks
     itself, so the class is swapped for the duration of the call; the callback's behaviour is unchanged)."""
     import suite.training as training
 
@@ -201,7 +197,7 @@ def bench_lightning(cfg: Any, warmup: int, iters: int, channels_last: bool, comp
     return {"lightning_s_per_iter": dt / n, "lightning_images_per_s": batch * n / dt, **mem, "_result": result}
 
 
-def bench_floor(cfg: Any, datamodule: Any, warmup: int, iters: int, channels_last: bool, compile_nets: bool, flops: bool) -> dict[str, Any]:
+def bench_floor(cfg: Any, datamodule: Any, warmup: int, iters: int, flops: bool) -> dict[str, Any]:
     """The same module's ``train_iteration`` in a plain loop: no Trainer loop, loader, logging or callbacks."""
     import pytorch_lightning as pl
 
@@ -215,7 +211,8 @@ def bench_floor(cfg: Any, datamodule: Any, warmup: int, iters: int, channels_las
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     module.to(device)
     attach_trainer_stub(module)
-    apply_fast_paths(module, channels_last=channels_last, compile_generators=compile_nets)
+    channels_last = bool(cfg.speed.channels_last)  # the same fast paths as the Lightning path (set in compose)
+    apply_fast_paths(module, channels_last=channels_last, compile_generators=bool(cfg.speed.compile))
     module.train()
     loader = datamodule.train_dataloader()
     it = iter(loader)
@@ -294,7 +291,7 @@ def bench_method(method: str, args: argparse.Namespace, workdir: Path) -> dict[s
         "channels_last": args.channels_last,
         "compile": args.compile,
     }
-    lightning = bench_lightning(cfg, args.warmup, args.iters, args.channels_last, args.compile)
+    lightning = bench_lightning(cfg, args.warmup, args.iters)
     lightning.pop("_result")
     row.update(lightning)
     datamodule = build_datamodule(cfg, cfg.method.view)
@@ -303,7 +300,7 @@ def bench_method(method: str, args: argparse.Namespace, workdir: Path) -> dict[s
     if args.skip_floor:
         return row
     want_flops = args.flops or torch.cuda.is_available()
-    row.update(bench_floor(cfg, datamodule, args.warmup, args.iters, args.channels_last, args.compile, want_flops))
+    row.update(bench_floor(cfg, datamodule, args.warmup, args.iters, want_flops))
     row["overhead"] = row["lightning_s_per_iter"] / row["floor_s_per_iter"]
     ex_data = row["lightning_s_per_iter"] - row["loader_s_per_batch"]
     row["overhead_ex_data"] = ex_data / row["floor_s_per_iter"]
