@@ -248,3 +248,20 @@ def test_default_cache_dir_follows_env(monkeypatch, tmp_path):
 def test_info_without_labels_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError):
         get_or_train_eval_classifier({"name": "x", "image_size": SIZE}, lambda: [], tmp_path)
+
+
+def test_learning_rate_warms_up_linearly_then_decays_by_cosine():
+    factor = ec._warmup_cosine(10, total=110)
+    assert [factor(s) for s in (0, 4, 9)] == pytest.approx([0.1, 0.5, 1.0])
+    assert factor(60) == pytest.approx(0.5)  # half-way through the 100 decay steps: (1 + cos π/2) / 2
+    assert factor(110) == pytest.approx(0.0, abs=1e-12)
+    short = ec._warmup_cosine(100, total=50)  # warm-up capped at a fifth of the run: 10 steps
+    assert short(9) == pytest.approx(1.0)
+
+
+def test_a_classifier_at_chance_on_real_images_is_reported(test_data):
+    blank = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * SIZE * SIZE, 2))
+    torch.nn.init.zeros_(blank[1].weight)
+    torch.nn.init.zeros_(blank[1].bias)  # constant logits: always "left", i.e. chance on balanced labels
+    with pytest.warns(UserWarning, match="accuracy_target says little"):
+        ec._real_accuracy(blank, lambda: Loader(test_data, shuffle=False), "domain", INFO, use_ref=False)
