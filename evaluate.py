@@ -6,6 +6,10 @@
   checkpoint) and writes one comparison table, ``<table_dir>/comparison.md`` (a row per checkpoint);
 - ``python evaluate.py -m ckpt_path=a.ckpt,b.ckpt`` does the same with one Hydra job per checkpoint: each job
   adds its row under ``table_dir`` and rewrites the table, so the last job leaves the full one.
+
+The comparison table is also logged to W&B (``wandb.mode``: auto = online with credentials, else offline;
+``disabled`` turns it off; ``WANDB_MODE`` wins). ``precision=bf16`` runs the method's networks under bf16
+autocast on the evaluation device (metrics stay float32).
 """
 
 from __future__ import annotations
@@ -23,14 +27,17 @@ from suite.errors import ConfigError, SuiteError
 def run(cfg: DictConfig) -> dict[str, dict[str, float]]:
     """Evaluate ``cfg.ckpt_path`` or every checkpoint of ``cfg.ckpt_paths``; returns ``{label: metrics}``."""
     from suite.checkpoints import read_checkpoint
-    from suite.comparison import add_row, row_label
+    from suite.comparison import add_row, log_comparison, row_label
     from suite.evaluation import evaluate_checkpoint
+    from suite.loggers import wandb_mode
 
     paths = list(cfg.get("ckpt_paths") or [])
     if cfg.get("ckpt_path"):
         paths = [cfg.ckpt_path, *paths]
     if not paths:
         raise ConfigError("pass ckpt_path=<run>/checkpoints/last.ckpt (or ckpt_paths=[a.ckpt,b.ckpt]).")
+    wandb_cfg = OmegaConf.to_container(cfg.wandb, resolve=True) if cfg.get("wandb") else None
+    wandb_mode(str((wandb_cfg or {}).get("mode") or "disabled"), option="wandb.mode")  # a typo stops us now
     results: dict[str, dict[str, float]] = {}
     for i, path in enumerate(paths):
         out_dir = cfg.out_dir if len(paths) == 1 or not cfg.out_dir else Path(cfg.out_dir) / str(i)
@@ -44,12 +51,15 @@ def run(cfg: DictConfig) -> dict[str, dict[str, float]]:
             classifier=OmegaConf.to_container(cfg.classifier, resolve=True),
             split=cfg.split,
             fid=OmegaConf.to_container(cfg.fid, resolve=True) if cfg.get("fid") else None,
+            precision=str(cfg.get("precision", "32")),
         )
         label = row_label(read_checkpoint(path)["suite"]["config"], cfg.get("label") if len(paths) == 1 else None)
         if cfg.get("table_dir"):
             table = add_row(cfg.table_dir, path, label, metrics)
             print(f"comparison table: {table}")
         results[label if label not in results else f"{label} ({path})"] = metrics
+    if cfg.get("table_dir"):
+        log_comparison(cfg.table_dir, wandb_cfg)  # once, with every row (a multirun job: the rows so far)
     return results
 
 

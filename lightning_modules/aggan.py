@@ -285,6 +285,6 @@ class AGGAN(GANModule):
                 if tensor is None:
                     continue
                 if key not in result:
-                    result[key] = images.new_zeros((images.shape[0], *tensor.shape[1:]))
+                    result[key] = tensor.new_zeros((images.shape[0], *tensor.shape[1:]))
                 result[key][idx] = tensor
         return result

@@ -105,10 +105,22 @@ class _InceptionFromSuiteImages(nn.Module):
     def __init__(self, weights: Path) -> None:
         super().__init__()
         from torchmetrics.image.fid import NoTrainInceptionV3
+        from torchmetrics.utilities.imports import _TORCH_FIDELITY_AVAILABLE
 
-        self.net = NoTrainInceptionV3(
-            name="inception-v3-compat", features_list=["2048"], feature_extractor_weights_path=str(weights)
-        )
+        if not _TORCH_FIDELITY_AVAILABLE:  # a dependency of the suite; only an outdated environment lacks it
+            raise ConfigError(
+                "fid.feature=inception needs the torch-fidelity package (pip install -e . installs it), "
+                "or use fid.feature=classifier."
+            )
+        try:  # torch-fidelity reads the file itself (a state dict, loaded strictly)
+            self.net = NoTrainInceptionV3(
+                name="inception-v3-compat", features_list=["2048"], feature_extractor_weights_path=str(weights)
+            )
+        except Exception as exc:  # truncated download, another network's weights …
+            raise WeightsMissingError(
+                f"{weights} is not torch-fidelity's FID Inception state dict ({type(exc).__name__}); replace it "
+                f"with the original {INCEPTION_WEIGHTS}, or use fid.feature=classifier."
+            ) from exc
         self.num_features = 2048
 
     @torch.no_grad()

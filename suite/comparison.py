@@ -4,7 +4,7 @@ Each evaluation appends its metrics as one JSON row file under ``table_dir`` (``
 the checkpoint path, so re-evaluating a checkpoint replaces its row) and then regenerates
 ``<table_dir>/comparison.md`` from every row there. Hydra multirun jobs (``evaluate.py -m
 ckpt_path=a.ckpt,b.ckpt``) each add their row, so the last job leaves the full table; ``ckpt_paths=[a,b]``
-does the same in one process.
+does the same in one process. :func:`log_comparison` then logs the table to W&B (``evaluate.yaml``'s ``wandb``).
 """
 
 from __future__ import annotations
@@ -14,10 +14,13 @@ import json
 import logging
 import math
 import os
+import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from omegaconf import OmegaConf
+from pytorch_lightning.utilities import rank_zero_only
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +29,7 @@ CONF_METHOD_DIR = Path(__file__).resolve().parents[1] / "conf" / "method"
 FLAG_NAMES = {"attention_generator": "AG", "attention_discriminator": "AD"}
 # columns shown in the table (the rest stay in metrics.json): means only, not /std, /n … and no bookkeeping
 HIDDEN_COLUMNS = ("num_images",)
+WANDB_KEY = "eval/comparison"  # where the table goes in a W&B run
 
 
 def row_label(config: dict[str, Any], label: str | None = None) -> str:
@@ -77,10 +81,9 @@ def read_rows(table_dir: str | os.PathLike) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: (r["label"], r["ckpt_path"]))
 
 
-def comparison_table(rows: list[dict[str, Any]]) -> str:
-    """Markdown: a row per checkpoint, a column per metric mean (labels made unique with the run folder)."""
-    from suite.evaluation import metrics_table
-
+def _table_rows(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """``{label: {column: value}}`` as both tables show them: metric means only, labels made unique with the
+    run folder (then primes)."""
     table: dict[str, dict[str, float]] = {}
     for row in rows:
         label = row["label"]
@@ -91,35 +94,77 @@ def comparison_table(rows: list[dict[str, Any]]) -> str:
         table[label] = {
             k: float(v) for k, v in row["metrics"].items() if "/" not in k and k not in HIDDEN_COLUMNS
         }
-    return metrics_table(table)
+    return table
+
+
+def comparison_table(rows: list[dict[str, Any]]) -> str:
+    """Markdown: a row per checkpoint, a column per metric mean (labels made unique with the run folder)."""
+    from suite.evaluation import metrics_table
+
+    return metrics_table(_table_rows(rows))
 
 
 def write_table(table_dir: str | os.PathLike) -> Path:
-    """Regenerate ``<table_dir>/comparison.md`` from all rows; logs it to W&B when a run is active."""
-    rows = read_rows(table_dir)
-    text = comparison_table(rows)
+    """Regenerate ``<table_dir>/comparison.md`` from all rows (atomically); returns its path."""
+    text = comparison_table(read_rows(table_dir))
     out = Path(table_dir) / "comparison.md"
     tmp = out.with_name(f".comparison.{os.getpid()}.tmp")
     tmp.write_text(text)
     os.replace(tmp, out)
-    _log_to_wandb(rows)
     return out
 
 
-def _log_to_wandb(rows: list[dict[str, Any]]) -> None:
-    """Only into an already active W&B run: never start one (and so never touch the network)."""
-    import sys
-
-    wandb = sys.modules.get("wandb")  # imported by someone who uses it; importing it here would cost seconds
-    if wandb is None or getattr(wandb, "run", None) is None:
-        return
-    columns = sorted({k for r in rows for k in r["metrics"] if "/" not in k})
-    data = [[r["label"], *[_float(r["metrics"].get(c)) for c in columns]] for r in rows]
-    wandb.run.log({"eval/comparison": wandb.Table(columns=["run", *columns], data=data)})
+def wandb_table_data(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
+    """Columns and rows of the W&B table: the markdown table's (``run`` first); non-finite numbers as None."""
+    table = _table_rows(rows)
+    columns = sorted({k for metrics in table.values() for k in metrics})
+    data = [[label, *[_finite(metrics.get(c)) for c in columns]] for label, metrics in table.items()]
+    return ["run", *columns], data
 
 
-def _float(value: Any) -> float | None:
+@rank_zero_only
+def log_comparison(table_dir: str | os.PathLike, wandb_cfg: Mapping[str, Any] | None = None) -> bool:
+    """Log the comparison table of ``table_dir`` to W&B as a ``wandb.Table`` under ``eval/comparison``.
+
+    Into the active W&B run when there is one (an evaluation inside a training run); otherwise, when
+    ``wandb_cfg`` is given and its mode is not disabled, into a run of its own (``job_type="evaluate"``), finished afterwards so each job
+    of a multirun gets its own. ``wandb_cfg``: ``mode`` (auto | online | offline | disabled, ``WANDB_MODE``
+    wins, as for training: :func:`suite.loggers.wandb_mode`), ``save_dir`` (default ``$WANDB_DIR`` or
+    ``table_dir``) and any other ``wandb.init`` argument (project, entity, name, group, tags).
+    comparison.md never depends on it: a W&B failure is a warning. Returns True when the table was logged."""
+    from suite.loggers import wandb_mode, wandb_settings
+
+    rows = read_rows(table_dir)
+    if not rows:
+        return False
+    active = getattr(sys.modules.get("wandb"), "run", None)  # only someone who uses wandb has imported it
+    init_kwargs = {k: v for k, v in dict(wandb_cfg or {}).items() if v is not None}
+    mode = wandb_mode(str(init_kwargs.pop("mode", "auto")), option="wandb.mode")
+    if active is None and (wandb_cfg is None or mode == "disabled"):
+        return False
     try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
+        import wandb
+
+        columns, data = wandb_table_data(rows)
+        if active is not None:
+            active.log({WANDB_KEY: wandb.Table(columns=columns, data=data)})
+            return True
+        # always explicit: wandb reads WANDB_DIR once per process, and a multirun's jobs share the process
+        save_dir = init_kwargs.pop("save_dir", None) or os.environ.get("WANDB_DIR") or str(table_dir)
+        Path(save_dir).mkdir(parents=True, exist_ok=True)
+        init_kwargs["dir"] = save_dir
+        run = wandb.init(mode=mode, job_type="evaluate", **init_kwargs, **wandb_settings())
+        try:
+            run.log({WANDB_KEY: wandb.Table(columns=columns, data=data)})
+        finally:
+            run.finish()
+    except Exception as exc:  # noqa: BLE001  (W&B is a mirror of comparison.md, never a reason to fail)
+        log.warning("comparison table not logged to W&B (%s: %s); it is in %s", type(exc).__name__, exc,
+                    Path(table_dir) / "comparison.md")
+        return False
+    log.info("logged the comparison table (%d rows) to W&B run %s", len(data), run.id)
+    return True
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None

@@ -28,6 +28,7 @@ from metrics.image_quality import mse_255, psnr, ssim
 from metrics.masks import background_preservation, mask_iou
 from metrics.streaming import MetricBook
 from suite.checkpoints import read_checkpoint
+from suite.errors import ConfigError
 from suite.training import build_datamodule, build_method
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,52 @@ def _device(name: str) -> torch.device:
     return torch.device(name)
 
 
+# evaluate.yaml's ``precision`` (Lightning's spellings accepted too) → autocast dtype (None: plain float32)
+PRECISIONS: dict[str, torch.dtype | None] = {
+    "32": None, "32-true": None, "fp32": None, "bf16": torch.bfloat16, "bf16-mixed": torch.bfloat16,
+}
+
+
+def autocast_dtype(precision: str | int) -> torch.dtype | None:
+    """The autocast dtype of an evaluation ``precision`` (None for float32); ConfigError for anything else."""
+    key = str(precision)
+    if key not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {key!r}.")
+    return PRECISIONS[key]
+
+
+def _float32(value: Any) -> Any:
+    """``value`` with every floating tensor in it (alone, in a dict, tuple, list or named tuple) as float32."""
+    if torch.is_tensor(value):
+        return value.float() if value.is_floating_point() else value
+    if isinstance(value, dict):
+        return {k: _float32(v) for k, v in value.items()}
+    if isinstance(value, tuple) and hasattr(value, "_fields"):
+        return type(value)(*(_float32(v) for v in value))
+    if isinstance(value, tuple | list):
+        return type(value)(_float32(v) for v in value)
+    return value
+
+
+def _autocast_call(fn, device_type: str, dtype: torch.dtype):
+    def call(*args: Any, **kwargs: Any) -> Any:
+        with torch.autocast(device_type, dtype=dtype):
+            out = fn(*args, **kwargs)
+        return _float32(out)
+
+    return call
+
+
+def autocast_method(module: torch.nn.Module, device: torch.device, dtype: torch.dtype | None) -> None:
+    """Run ``module.translate`` under ``torch.autocast(device.type, dtype)`` and hand back float32, so everything
+    computed from a translation (classifier accuracy, FID features, PSNR …, the disent and bridge reports,
+    grids) stays in float32. An instance attribute shadows the method, for a module that is evaluated and then
+    dropped; nothing changes when ``dtype`` is None."""
+    if dtype is None:
+        return
+    module.translate = _autocast_call(module.translate, device.type, dtype)
+
+
 def evaluate_checkpoint(
     ckpt_path: str | Path,
     out_dir: str | Path | None = None,
@@ -105,8 +152,13 @@ def evaluate_checkpoint(
     classifier: dict | None = None,
     split: str = "test",
     fid: dict | None = None,
+    precision: str | int = "32",
 ) -> dict[str, float]:
-    """Compute the metrics of one checkpoint and write them under ``out_dir``; returns the flat metrics."""
+    """Compute the metrics of one checkpoint and write them under ``out_dir``; returns the flat metrics.
+
+    ``precision``: ``32``, or ``bf16`` for the method's translations under autocast on ``device`` (see
+    :func:`autocast_method`; bf16 halves activation memory and uses a GPU's tensor cores)."""
+    dtype = autocast_dtype(precision)
     dev = _device(device)
     if (fid or {}).get("feature") == "inception":
         from metrics.fid import inception_weights_path
@@ -115,6 +167,7 @@ def evaluate_checkpoint(
     ckpt_path = Path(ckpt_path)
     out_dir = Path(out_dir) if out_dir else ckpt_path.parent.parent / "eval"
     module, dm, ckpt = load_checkpoint_run(ckpt_path, dev)
+    autocast_method(module, dev, dtype)
     dm.batch_size = batch_size
     dm.setup("test")
     loader = dm.test_dataloader() if split == "test" else dm.val_dataloader()
@@ -221,7 +274,6 @@ def _build_fidkid(fid_cfg: dict, classifier, info: dict, split: str, max_images:
         inception_extractor,
         real_stats_key,
     )
-    from suite.errors import ConfigError
 
     feature = str(fid_cfg["feature"])
     if feature not in FEATURES:

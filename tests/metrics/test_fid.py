@@ -1,4 +1,4 @@
-"""FID/KID through torchmetrics with the evaluation classifier's features (metrics/fid.py)."""
+"""FID/KID through torchmetrics with the evaluation classifier's or the FID Inception's features (metrics/fid.py)."""
 
 from __future__ import annotations
 
@@ -26,8 +26,8 @@ def faces(tmp_path_factory):
     return ClassifierFeatures(clf.model), torch.cat(neutral), torch.cat(happy)
 
 
-def fid_of(extractor, real, fake, **kw):
-    metric = FidKid(extractor, "classifier", **kw)
+def fid_of(extractor, real, fake, name="classifier", **kw):
+    metric = FidKid(extractor, name, **kw)
     for chunk in real.split(32):  # streamed, batch by batch
         metric.update_real(chunk)
     for chunk in fake.split(32):
@@ -66,3 +66,55 @@ def test_missing_inception_weights_name_the_file(tmp_path, monkeypatch):
     with pytest.raises(WeightsMissingError, match=INCEPTION_WEIGHTS.replace(".", r"\.")) as err:
         inception_extractor()
     assert str(tmp_path / "hub" / "checkpoints") in str(err.value)
+
+
+def _random_fid_inception(tmp_path, monkeypatch) -> dict[str, torch.Tensor]:
+    """State dict of the exact network fid.feature=inception builds (torchmetrics' NoTrainInceptionV3), randomly
+    initialised: the real weights cannot be downloaded here. The constructor insists on loading a file, so its
+    ``load_state_dict`` is a no-op while it runs; convolutions get He init so the 2048-d features stay O(1)."""
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+    from torchmetrics.image.fid import NoTrainInceptionV3
+
+    placeholder = tmp_path / "placeholder.pth"
+    torch.save({}, placeholder)
+    torch.manual_seed(0)
+    with monkeypatch.context() as patch:
+        patch.setattr(FeatureExtractorInceptionV3, "load_state_dict", lambda self, state, *a, **k: None)
+        net = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"],
+                                 feature_extractor_weights_path=str(placeholder))
+    for m in net.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            torch.nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+    return net.state_dict()
+
+
+def test_inception_fid_from_the_torch_cache(tmp_path, monkeypatch):
+    """fid.feature=inception end to end: weights found under $TORCH_HOME/hub/checkpoints, loaded, features → FID."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setattr(torch.hub, "_hub_dir", None)  # no torch.hub.set_dir() override: the env decides
+    weights = _random_fid_inception(tmp_path, monkeypatch)
+    folder = tmp_path / "torch" / "hub" / "checkpoints"
+    folder.mkdir(parents=True)
+    torch.save(weights, folder / INCEPTION_WEIGHTS)
+
+    extractor = inception_extractor()
+    loaded = extractor.net.state_dict()
+    assert all(torch.equal(loaded[k], v) for k, v in weights.items())  # the file's weights, not a fresh init
+    g = torch.Generator().manual_seed(0)
+    noise = torch.rand(8, 3, 32, 32, generator=g) * 2 - 1  # 8 images a set: a 299 px forward is slow on a CPU
+    bright = torch.rand(8, 3, 32, 32, generator=g) * 0.2 + 0.6
+    spread = float(extractor(noise).double().var(0).sum())  # the set's total feature variance: the FID scale
+    assert spread > 0
+    same = fid_of(extractor, noise, noise, "inception", kid=False).compute()["fid_inception"]
+    different = fid_of(extractor, noise, bright, "inception", kid=False).compute()["fid_inception"]
+    assert abs(same) < 1e-4 * spread, (same, spread)
+    assert different > spread, (different, spread)
+
+
+def test_unreadable_inception_weights_name_the_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "hub" / "checkpoints" / INCEPTION_WEIGHTS).write_bytes(b"<html>a captive portal</html>")
+    with pytest.raises(WeightsMissingError, match="not torch-fidelity's FID Inception state dict") as err:
+        inception_extractor()
+    assert str(tmp_path / "hub" / "checkpoints" / INCEPTION_WEIGHTS) in str(err.value)
