@@ -55,11 +55,12 @@ from lightning_modules.losses import (
     cycle_loss,
     discriminator_adv_loss,
     domain_classification_loss,
+    flow_smoothness,
     generator_adv_loss,
     gradient_penalty,
     mask_sparsity,
 )
-from nets.spm import SPMOutput, resize, resolution_adaptive_layers
+from nets.spm import SPMOutput, flow_to_pixels, resize, resolution_adaptive_layers
 from suite.checkpoints import read_checkpoint
 from suite.errors import CheckpointError, ConfigError
 
@@ -79,6 +80,8 @@ class SPM(GANModule):
         lambda_w: λw, bound of the motion field (0.1 in code; 0.1–0.2 in the paper).
         lambda_cls 1 (λcr), lambda_cw 0.5, lambda_mask 1 (λm), lambda_adv 1, lambda_rec 10 (Sec. 3.4);
             lambda_gp 10 (WGAN-GP, only with gan_mode=wgan).
+        lambda_flow_tv: weight of a motion-field smoothness term (``losses.flow_smoothness``, pixels); not in
+            the paper **[inferred option]**, 0 (off) by default; the CPU recipe needs it against scrambling fields.
         gan_mode: ``wgan`` (released configs) | ``vanilla`` (Eq. 7) | ``lsgan`` | ``hinge``.
         n_critic: G is updated on every n_critic-th iteration (first included), D on every one.
         motion_classifier_label: Dw also reads the tiled source label **[inferred]** (see ``nets.spm``).
@@ -99,6 +102,7 @@ class SPM(GANModule):
         lambda_cls: float = 1.0,
         lambda_cw: float = 0.5,
         lambda_mask: float = 1.0,
+        lambda_flow_tv: float = 0.0,
         lambda_adv: float = 1.0,
         lambda_rec: float = 10.0,
         lambda_gp: float = 10.0,
@@ -257,6 +261,9 @@ class SPM(GANModule):
                 if o.mask is not None:
                     parts[f"mask{suffix}"] = mask_sparsity(o.mask)  # Eq. 6
                     total = total + weight * hp.lambda_mask * parts[f"mask{suffix}"]
+                if o.flow is not None and hp.lambda_flow_tv > 0:
+                    parts[f"flow_tv{suffix}"] = flow_smoothness(flow_to_pixels(o.flow))
+                    total = total + weight * hp.lambda_flow_tv * parts[f"flow_tv{suffix}"]
             if self.use_motion:
                 low = out.low if self.hr_stage else out
                 x_low = resize(x, self.lr_size)

@@ -48,6 +48,14 @@ def test_total_variation_hand_case():
     assert losses.total_variation(torch.ones(3, 1, 8, 8)).item() == 0.0
 
 
+def test_flow_smoothness_hand_case():
+    flow = torch.zeros(1, 2, 2, 2)
+    flow[0, 0] = torch.tensor([[0.0, 2.0], [0.0, 2.0]])  # u jumps by 2 px left→right, constant top→bottom
+    # dx: |2−0| on both rows of u, 0 for v → mean over 2·2·1 = 4 entries = 1.0; dy: all 0
+    assert losses.flow_smoothness(flow).item() == pytest.approx(1.0)
+    assert losses.flow_smoothness(torch.full((2, 2, 5, 5), 3.0)).item() == 0.0  # a uniform shift costs nothing
+
+
 def test_domain_classification_is_cross_entropy():
     logits = torch.tensor([[0.0, 0.0]])
     assert losses.domain_classification_loss(logits, torch.tensor([1])).item() == pytest.approx(math.log(2))

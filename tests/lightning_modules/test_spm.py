@@ -56,6 +56,14 @@ def test_full_spm_has_every_loss_of_eqs_2_to_10():
     assert m.Dw.cls_head.out_channels == 5 and m.D.cls_head.out_channels == 5
 
 
+def test_flow_smoothness_is_off_by_default_and_switchable():
+    batch = domain_batch(4, num_domains=5)
+    assert "loss/G/flow_tv" not in run_one_iteration(make(), batch)
+    logs = run_one_iteration(make("method.lambda_flow_tv=0.5"), batch)
+    assert logs["loss/G/flow_tv"].item() > 0
+    assert "loss/G/flow_tv" not in run_one_iteration(make("method.lambda_flow_tv=0.5", "method.motion=false"), batch)
+
+
 def test_published_weights_are_the_defaults():
     cfg = compose_config(["run_dir=/tmp/unused", "method=spm", "scale=paper"])
     mc = cfg.method
