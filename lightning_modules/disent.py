@@ -343,10 +343,21 @@ class DisentangledAttributes(GANModule):
         logs = self.classifier_step(x, labels)
         if self.iteration < hp.classifier_warmup:
             return logs
-        logs.update(self.critic_step(x))
-        if (self.iteration - hp.classifier_warmup) % hp.n_critic == 0:
-            logs.update(self.generator_step(x, labels))
+        # On a G-step iteration the encoders and decoder run once, with gradients: they do not change during the
+        # D step, so the D step's (detached) shuffled synthesis is the very image the G step scores.
+        g_step = (self.iteration - hp.classifier_warmup) % hp.n_critic == 0
+        synthesis = self.shuffled_synthesis(x) if g_step else None
+        logs.update(self.critic_step(x, None if synthesis is None else synthesis[2].detach()))
+        if synthesis is not None:
+            logs.update(self.generator_step(x, labels, synthesis))
         return logs
+
+    def shuffled_synthesis(self, x: torch.Tensor) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], torch.Tensor]:
+        """(codes, permutations, X_trn): the encodings of ``x``, a fresh per-attribute shuffle (Eq. 5) and its
+        decoding."""
+        codes = self.encode(x)
+        shuffled, perms = shuffle_codes(codes, self.attributes)  # Eq. 5
+        return codes, perms, self.decode(shuffled)
 
     def classifier_step(self, x: torch.Tensor, labels: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """C update on real images only: ``L_C = mean_m CE(y_m, C_m(X))``."""
@@ -361,30 +372,38 @@ class DisentangledAttributes(GANModule):
         logs.update({f"acc/C/{a}": v for a, v in acc.items()})
         return logs
 
-    def critic_step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """D update, Eq. 9: ``E[D(X_trn)] − E[D(X)] + λgp·GP`` on a freshly shuffled synthesis."""
+    def critic_step(self, x: torch.Tensor, x_trn: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """D update, Eq. 9: ``E[D(X_trn)] − E[D(X)] + λgp·GP`` on a shuffled synthesis (``x_trn``, detached,
+        or a fresh one)."""
         hp = self.hparams
 
         def closure():
-            with torch.no_grad():
-                shuffled, _ = shuffle_codes(self.encode(x), self.attributes)  # Eq. 5
-                x_trn = self.decode(shuffled)
-            parts = {"adv": discriminator_adv_loss(self.critic(x), self.critic(x_trn), hp.gan_mode)}
+            fake = x_trn
+            if fake is None:
+                with torch.no_grad():
+                    fake = self.shuffled_synthesis(x)[2]
+            parts = {"adv": discriminator_adv_loss(self.critic(x), self.critic(fake), hp.gan_mode)}
             total = parts["adv"]
             if hp.gan_mode == "wgan" and hp.lambda_gp > 0:
-                parts["gp"] = gradient_penalty(self.critic, x, x_trn)
+                parts["gp"] = gradient_penalty(self.critic, x, fake)
                 total = total + hp.lambda_gp * parts["gp"]
             return total, parts
 
         return self.optimize("D", closure)
 
-    def generator_step(self, x: torch.Tensor, labels: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Encoders + decoder update, Eq. 8 (C and D frozen by the optimizer toggle)."""
+    def generator_step(
+        self,
+        x: torch.Tensor,
+        labels: Mapping[str, torch.Tensor],
+        synthesis: tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], torch.Tensor],
+    ) -> dict[str, torch.Tensor]:
+        """Encoders + decoder update, Eq. 8 (C and D frozen by the optimizer toggle), on ``synthesis`` =
+        :meth:`shuffled_synthesis` of ``x`` computed with gradients."""
         hp = self.hparams
+        codes, perms, x_trn = synthesis
         acc: dict[str, torch.Tensor] = {}
 
         def closure():
-            codes = self.encode(x)
             parts = {
                 "rec": F.l1_loss(self.decode(codes), x),  # Eq. 2
                 "cls": self.classification_on_codes(codes, labels),  # Eq. 3
@@ -393,9 +412,8 @@ class DisentangledAttributes(GANModule):
             if self.use_dis:
                 parts["dis"] = self.disentanglement(codes)  # Eq. 4
                 total = total + hp.lambda_dis * parts["dis"]
-            shuffled, perms = shuffle_codes(codes, self.attributes)  # Eq. 5
-            x_trn = self.decode(shuffled)
-            parts["trn"], accuracies = self.classification_on_images(x_trn, {a: labels[a][perms[a]] for a in self.attributes})  # Eq. 6
+            shuffled_labels = {a: labels[a][perms[a]] for a in self.attributes}
+            parts["trn"], accuracies = self.classification_on_images(x_trn, shuffled_labels)  # Eq. 6
             parts["adv"] = generator_adv_loss(self.critic(x_trn), hp.gan_mode)  # Eqs. 7, 9
             acc.update(accuracies)
             return total + hp.lambda_trn * parts["trn"] + hp.lambda_adv * parts["adv"], parts

@@ -102,11 +102,24 @@ def test_generator_step_leaves_classifier_and_critic_weights_unchanged():
     m.train()
     batch = factor_batch()
     before = {name: params_of(getattr(m, name)) for name in ("encoders", "decoder", "classifiers", "D")}
-    logs = m.generator_step(batch["image"], m.labels_of(batch))
+    logs = m.generator_step(batch["image"], m.labels_of(batch), m.shuffled_synthesis(batch["image"]))
     assert changed(before["encoders"], m.encoders) and changed(before["decoder"], m.decoder)
     assert not changed(before["classifiers"], m.classifiers) and not changed(before["D"], m.D)
     assert {"rec", "cls", "dis", "trn", "adv"} <= {k.split("/")[2] for k in logs if k.startswith("loss/G/")}
     assert all(p.requires_grad for p in m.classifiers.parameters())  # the toggle restores them
+
+
+def test_an_iteration_encodes_and_decodes_the_shuffled_synthesis_once():
+    """The D step scores the G step's X_trn (detached): one shuffled decoding per iteration, plus Eq. 2's."""
+    m = make("method.n_critic=1")
+    attach_trainer(m)
+    m.train()
+    calls = []
+    decode = m.decode
+    m.decode = lambda codes, inference=False: calls.append(1) or decode(codes, inference)
+    logs = m.train_iteration(factor_batch())
+    assert len(calls) == 2  # X_trn once (shared by D and G) + the reconstruction
+    assert "loss/D/adv" in logs and "loss/G/trn" in logs
 
 
 def test_critic_and_classifier_steps_touch_only_their_own_nets():
