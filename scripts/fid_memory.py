@@ -13,19 +13,17 @@ untrained (random weights): memory does not depend on what it learned.
 from __future__ import annotations
 
 import argparse
-import resource
-import sys
 import time
 
 import torch
 
 from metrics.eval_classifier import build_classifier
 from metrics.fid import ClassifierFeatures, FidKid
+from suite.bench import peak_memory
 
 
 def peak_rss_mib() -> float:
-    """Peak resident set size of this process so far, MiB (Linux reports ru_maxrss in KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 if sys.platform != "darwin" else 1024**2)
+    return peak_memory()["peak_rss_mib"]
 
 
 def tensor_mib(*tensors: torch.Tensor) -> float:

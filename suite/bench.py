@@ -136,7 +136,8 @@ def _reset_peak_memory() -> None:
         torch.cuda.reset_peak_memory_stats()
 
 
-def _peak_memory() -> dict[str, float]:
+def peak_memory() -> dict[str, float]:
+    """Peak resident memory of this process (and the GPU's max allocated), MiB."""
     scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
     out = {"peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20}
     if torch.cuda.is_available():
@@ -186,7 +187,7 @@ def bench_lightning(cfg: Any, warmup: int, iters: int) -> dict[str, float]:
     _reset_peak_memory()
     with mock.patch.object(training, "IterationCheckpoint", TimedIterationCheckpoint):
         result = training.train(cfg)
-    mem = _peak_memory()
+    mem = peak_memory()
     if result.get("stop_signal") is not None:  # e.g. `timeout` ran out: the run saved and stopped early
         raise KeyboardInterrupt(f"the benchmark was interrupted by signal {result['stop_signal']}")
     assert len(stamps) > warmup + iters, f"trained {len(stamps)} iterations, expected {warmup + iters + 1}"

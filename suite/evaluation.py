@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from lightning_utilities.core.apply_func import apply_to_collection
 from omegaconf import OmegaConf
 
 import suite.config  # noqa: F401  (registers resolvers used by stored configs)
@@ -109,24 +110,11 @@ def autocast_dtype(precision: str | int) -> torch.dtype | None:
     return PRECISIONS[key]
 
 
-def _float32(value: Any) -> Any:
-    """``value`` with every floating tensor in it (alone, in a dict, tuple, list or named tuple) as float32."""
-    if torch.is_tensor(value):
-        return value.float() if value.is_floating_point() else value
-    if isinstance(value, dict):
-        return {k: _float32(v) for k, v in value.items()}
-    if isinstance(value, tuple) and hasattr(value, "_fields"):
-        return type(value)(*(_float32(v) for v in value))
-    if isinstance(value, tuple | list):
-        return type(value)(_float32(v) for v in value)
-    return value
-
-
 def _autocast_call(fn, device_type: str, dtype: torch.dtype):
     def call(*args: Any, **kwargs: Any) -> Any:
         with torch.autocast(device_type, dtype=dtype):
             out = fn(*args, **kwargs)
-        return _float32(out)
+        return apply_to_collection(out, torch.Tensor, lambda t: t.float() if t.is_floating_point() else t)
 
     return call
 
