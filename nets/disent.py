@@ -26,7 +26,7 @@ import math
 import torch
 from torch import nn
 
-from nets.blocks import ConvNormAct, ResidualBlock, init_weights, make_activation
+from nets.blocks import ConvNormAct, ResidualBlock, init_weights, make_activation, make_norm
 
 
 class AttributeEncoder(nn.Module):
@@ -97,7 +97,7 @@ class AttributeDecoder(nn.Module):
             if upsample == "resize":
                 layers.append(ResizeConv(ch, ch // 2, norm=norm))
             else:
-                layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1), nn.InstanceNorm2d(ch // 2, affine=True), nn.ReLU(True)]
+                layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1), make_norm(norm, ch // 2), nn.ReLU(True)]
             ch //= 2
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ch, 3, 7), nn.Tanh()]
         self.body = nn.Sequential(*layers)

@@ -106,6 +106,18 @@ def test_encoder_reads_att_diff():
     assert not torch.allclose(E(x, torch.zeros(2, 3)), E(x, torch.tensor([[1.0, 0, -1], [0, 1, 0]])))
 
 
+def test_encoder_without_norm_keeps_absolute_colour():
+    """IN (as published) makes E blind to a uniform colour shift of the image; ``norm=none`` removes every IN."""
+    with_in = StyleEncoder(2, 32, code_size=16, code_channels=4, nef=4)
+    without = StyleEncoder(2, 32, code_size=16, code_channels=4, nef=4, norm="none")
+    assert any(isinstance(m, torch.nn.InstanceNorm2d) for m in with_in.modules())
+    assert not any(isinstance(m, torch.nn.InstanceNorm2d) for m in without.modules())
+    x, d = torch.rand(2, 3, 32, 32) - 0.5, torch.zeros(2, 2)
+    brighter = x + 0.3  # a shift the first 1×1 conv maps to a per-channel constant, which IN then removes
+    assert torch.allclose(with_in(x, d), with_in(brighter, d), atol=1e-4)
+    assert not torch.allclose(without(x, d), without(brighter, d), atol=1e-3)
+
+
 def test_bad_sizes_are_one_value_error():
     with pytest.raises(ValueError, match="power of two"):
         MappingNetwork(4, code_size=24)

@@ -52,3 +52,17 @@ def test_decoder_widths_follow_the_number_of_codes_and_output_is_an_image():
     assert [c.out_channels for c in convs if c.kernel_size == (3, 3)][-2:] == [32, 16]  # 2d, d
     out = dec([torch.rand(2, 16, 8, 8) for _ in range(codes)])
     assert out.shape == (2, 3, 32, 32) and out.abs().max() <= 1
+
+
+@pytest.mark.parametrize("upsample", ["resize", "deconv"])
+def test_norm_none_removes_every_instance_norm_and_keeps_absolute_colour(upsample):
+    """Table I's IN is the default; ``norm=none`` (the CPU recipe) leaves no InstanceNorm anywhere, and the encoder
+    then tells a uniformly brighter image apart, which the IN encoder cannot."""
+    enc_in, enc_none = AttributeEncoder(ngf=4), AttributeEncoder(ngf=4, norm="none")
+    dec_in = AttributeDecoder(code_channels=16, num_codes=2, n_blocks=1, upsample=upsample)
+    dec_none = AttributeDecoder(code_channels=16, num_codes=2, n_blocks=1, upsample=upsample, norm="none")
+    has_in = [any(isinstance(m, nn.InstanceNorm2d) for m in net.modules()) for net in (enc_in, enc_none, dec_in, dec_none)]
+    assert has_in == [True, False, True, False]
+    x = torch.rand(2, 3, 32, 32) - 0.5
+    assert torch.allclose(enc_in(x), enc_in(x + 0.3), atol=1e-4)
+    assert not torch.allclose(enc_none(x), enc_none(x + 0.3), atol=1e-3)
