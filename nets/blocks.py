@@ -96,6 +96,13 @@ class UpBlock(nn.Sequential):
         super().__init__(*up, make_norm(norm, out_ch), make_activation(act))
 
 
+def deconv_up(in_ch: int, out_ch: int, norm: str = "instance") -> nn.Sequential:
+    """ConvT4 s2 (StarGAN's up-sampling layer) → norm → ReLU: doubles the resolution."""
+    return nn.Sequential(
+        nn.ConvTranspose2d(in_ch, out_ch, 4, 2, 1, bias=norm != "batch"), make_norm(norm, out_ch), nn.ReLU(inplace=True)
+    )
+
+
 def tile_labels(labels: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """B×C label vectors → B×C×H×W maps (StarGAN-style conditioning by concatenation)."""
     return labels[:, :, None, None].expand(-1, -1, height, width)

@@ -26,7 +26,7 @@ import math
 import torch
 from torch import nn
 
-from nets.blocks import ConvNormAct, ResidualBlock, init_weights, make_activation, make_norm
+from nets.blocks import ConvNormAct, ResidualBlock, deconv_up, init_weights, make_activation
 
 
 class AttributeEncoder(nn.Module):
@@ -97,7 +97,7 @@ class AttributeDecoder(nn.Module):
             if upsample == "resize":
                 layers.append(ResizeConv(ch, ch // 2, norm=norm))
             else:
-                layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1), make_norm(norm, ch // 2), nn.ReLU(True)]
+                layers += list(deconv_up(ch, ch // 2, norm))  # flat, as before: same state_dict keys
             ch //= 2
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ch, 3, 7), nn.Tanh()]
         self.body = nn.Sequential(*layers)

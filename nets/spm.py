@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nets.aggan import DiscriminatorOutput
-from nets.blocks import ConvNormAct, ResidualBlock, init_weights, make_norm, tile_labels
+from nets.blocks import ConvNormAct, ResidualBlock, deconv_up, init_weights, tile_labels
 
 
 # ------------------------------------------------------------------------------------------------- warping
@@ -88,13 +88,6 @@ class SPMOutput(NamedTuple):
     low: SPMOutput | None = None  # HR stage: the LR generator's output it was built from
 
 
-def _up(in_ch: int, out_ch: int, norm: str) -> nn.Sequential:
-    """ConvT4 s2 (StarGAN's up-sampling layer) - norm - ReLU."""
-    return nn.Sequential(
-        nn.ConvTranspose2d(in_ch, out_ch, 4, 2, 1, bias=norm != "batch"), make_norm(norm, out_ch), nn.ReLU(inplace=True)
-    )
-
-
 class SPMEncoder(nn.Module):
     """E: B×in×H×W → f, B×(ngf·2^n)×H/2^n×W/2^n (Sec. 3.1)."""
 
@@ -121,7 +114,7 @@ class UpsamplingHead(nn.Sequential):
         layers: list[nn.Module] = []
         ch = in_ch
         for _ in range(n_upsampling):
-            layers.append(_up(ch, ch // 2, norm))
+            layers.append(deconv_up(ch, ch // 2, norm))
             ch //= 2
         layers.append(nn.Conv2d(ch, out_ch, kernel, 1, kernel // 2, bias=False))
         layers.append(nn.Tanh() if activation == "tanh" else nn.Sigmoid())
