@@ -3,11 +3,11 @@ networks really compute in bf16 and channels_last through ``train.py``'s path, t
 ``trainer.precision=32-true`` turns it off."""
 from __future__ import annotations
 
-import importlib
-
 import pytest
 import torch
 
+from nets.bridge import BridgeGenerator
+from nets.disent import AttributeDecoder
 from suite.training import train
 from tests.lightning_modules.test_bridge import TINY as BRIDGE_TINY
 from tests.lightning_modules.test_disent import TINY as DISENT_TINY
@@ -15,15 +15,13 @@ from tests.lightning_modules.test_disent import TINY as DISENT_TINY
 SMALL_DATA = ["data.batch_size=2", "data.train_size=8", "data.val_size=2", "data.test_size=4",
               "method.sample_every=0", "method.num_samples=0", "trainer.max_steps=2"]
 RECIPES = {  # experiment → (a network whose output is checked, tiny widths)
-    "bridge_synth": ("nets.bridge.BridgeGenerator", [*BRIDGE_TINY, "method.n_critic=1"]),
-    "disent_synth": ("nets.disent.AttributeDecoder", [*DISENT_TINY, "method.expected_embeddings.max_images=4"]),
+    "bridge_synth": (BridgeGenerator, [*BRIDGE_TINY, "method.n_critic=1"]),
+    "disent_synth": (AttributeDecoder, [*DISENT_TINY, "method.expected_embeddings.max_images=4"]),
 }
 
 
-def spy_outputs(monkeypatch, dotted: str) -> list[tuple[torch.dtype, bool]]:
-    """Record (dtype, channels_last) of every output of the class ``dotted``."""
-    module_name, cls_name = dotted.rsplit(".", 1)
-    cls = getattr(importlib.import_module(module_name), cls_name)
+def spy_outputs(monkeypatch, cls: type[torch.nn.Module]) -> list[tuple[torch.dtype, bool]]:
+    """Record (dtype, channels_last) of every output of a network of class ``cls``."""
     original, seen = cls.forward, []
 
     def forward(self, *args, **kwargs):
