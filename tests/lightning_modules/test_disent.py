@@ -280,3 +280,25 @@ def test_disent_rafd_recipe_trains_on_a_tiny_rafd_layout(make_cfg, tmp_path):
     module = result["module"]
     assert result["iteration"] == 1 and module.attributes == ["identity", "expression", "gaze"]
     assert module.num_classes == {"identity": 5, "expression": 8, "gaze": 3} and module.expected.ready
+
+
+@pytest.mark.parametrize(("experiment", "attributes", "classes"), [
+    ("disent_multipie", ["identity", "expression", "illumination"], {"identity": 12, "expression": 4, "illumination": 2}),
+    ("disent_bu3dfe", ["identity", "expression"], {"identity": 12, "expression": 7}),
+])
+def test_multipie_and_bu3dfe_recipes_select_their_dataset_and_train(make_cfg, tmp_path, experiment, attributes, classes):
+    import warnings
+
+    from tests.datamodules.fixtures import write_bu3dfe, write_multipie
+
+    root = write_multipie(tmp_path / "Multi-Pie") if experiment == "disent_multipie" else write_bu3dfe(tmp_path / "BU_3DFE")
+    cfg = make_cfg(f"experiment={experiment}", f"data.root={root}", *TINY, "data.image_size=32", "data.batch_size=4",
+                   "data.num_workers=0", "trainer.max_steps=1", "trainer.max_epochs=null", "scale=synth",
+                   "method.expected_embeddings.max_images=8", run_dir=tmp_path / "r")
+    assert cfg.data.name == experiment.removeprefix("disent_") and cfg.data.protocol == "disent"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = train(cfg)
+    module = result["module"]
+    assert result["iteration"] == 1 and module.attributes == attributes
+    assert module.num_classes == classes and module.expected.ready
