@@ -27,6 +27,33 @@ def test_every_option_of_every_group_composes(group):
             assert cfg.method.name == option
 
 
+# A recipe's name promises its dataset: "<method>_<data>[_…]", where "synth" means the embedded faces and a
+# folder dataset goes by its own name. (Paper presets once composed the embedded faces silently.)
+RECIPE_DATA_ALIASES = {"synth": "synthfaces", "horse2zebra": "folder"}
+
+
+def promised_dataset(experiment: str) -> str:
+    names = {**{d: d for d in GROUP_OPTIONS["data"]}, **RECIPE_DATA_ALIASES}
+    found = [data for token, data in names.items() if f"_{token}_" in f"_{experiment}_"]
+    assert found, f"experiment {experiment} names no dataset"
+    return max(found, key=len)  # celeba_hq over celeba
+
+
+def test_recipe_names_are_read_the_way_the_next_test_expects():
+    assert promised_dataset("spm_celeba_hq_hr") == "celeba_hq"
+    assert promised_dataset("disent_synth_no_dis") == "synthfaces"
+    assert promised_dataset("sat_horse2zebra") == "folder"
+
+
+@pytest.mark.parametrize("experiment", GROUP_OPTIONS["experiment"])
+def test_every_recipe_selects_the_dataset_and_scale_its_name_promises(experiment):
+    cfg = compose_config([*BASE, f"experiment={experiment}"])
+    data = promised_dataset(experiment)
+    assert cfg.data.name == data
+    assert cfg.scale == ("synth" if data in EMBEDDED else "paper")
+    assert set(cfg.method.name.split("_")) <= set(experiment.split("_"))  # spm_celeba_hq_hr trains spm_hr
+
+
 @pytest.mark.parametrize("method", GROUP_OPTIONS["method"])
 @pytest.mark.parametrize("data", EMBEDDED)
 def test_method_and_embedded_data_instantiate(method, data):
