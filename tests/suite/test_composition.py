@@ -34,9 +34,9 @@ RECIPE_DATA_ALIASES = {"synth": "synthfaces", "horse2zebra": "folder"}
 
 def promised_dataset(experiment: str) -> str:
     names = {**{d: d for d in GROUP_OPTIONS["data"]}, **RECIPE_DATA_ALIASES}
-    found = [data for token, data in names.items() if f"_{token}_" in f"_{experiment}_"]
-    assert found, f"experiment {experiment} names no dataset"
-    return max(found, key=len)  # celeba_hq over celeba
+    tokens = [token for token in names if f"_{token}_" in f"_{experiment}_"]
+    assert tokens, f"experiment {experiment} names no dataset"
+    return names[max(tokens, key=len)]  # the longest name that matches: celeba_hq over celeba
 
 
 def test_recipe_names_are_read_the_way_the_next_test_expects():
