@@ -11,31 +11,11 @@ import torch
 
 from lightning_modules.base import GANModule
 from suite.training import train
+from tests.methods import RUN_OVERRIDES
 
 ATOL = 0.0  # deterministic CPU configuration: bit-identical (the check is torch.allclose(atol=ATOL, rtol=0))
-DATA = ["data.image_size=32", "data.test_size=8", "data.val_size=4", "method.sample_every=0", "method.num_samples=2"]
-COMMON = ["method.generator.ngf=8", "method.generator.n_blocks=1", "method.discriminator.ndf=8", *DATA]
-MULTI = ["data.batch_size=4", "data.train_size=12", "data.val_size=5", "data.test_size=5"]  # 5 expression domains
-# the smallest nets each method builds (as in tests/lightning_modules), 3 train batches per epoch
-METHODS = {
-    "aggan": ["method=aggan", *COMMON, "data.batch_size=2", "data.train_size=6"],
-    "cyclegan": ["method=cyclegan", *COMMON, "data.batch_size=2", "data.train_size=6"],
-    "stargan": ["method=stargan", *MULTI],
-    "spm": ["method=spm", *COMMON, "method.generator.n_refine_blocks=1", "method.discriminator.n_layers=3",
-            "method.motion_classifier.ndf=8", "method.enhancer.ngf=4", "method.n_critic=2", *MULTI],
-    "sat": ["method=sat", "method.generator.ngf=4", "method.generator.n_blocks=1", "method.discriminator.ndf=4",
-            "method.attention.decoder_channels=[8,4]", *DATA, "data.batch_size=2", "data.train_size=6",
-            "method.phases.g0=2", "method.phases.attention=3", "method.induction.every=1", "method.induction.step=0.5",
-            "method.induction.threshold=-1"],
-    "disent": ["method=disent", "data=synthfaces", "method.encoder.ngf=4", "method.decoder.n_blocks=1",
-               "method.classifier.ndf=4", "method.discriminator.ndf=4", "method.discriminator.n_layers=3", *DATA,
-               "data.batch_size=4", "data.train_size=12", "method.expected_embeddings.max_images=8",
-               "method.attributes=[identity,expression,illumination]"],
-    "bridge": ["method=bridge", "data=synthfaces", "method.generator.ngf=8", "method.generator.spade_hidden=8",
-               "method.mapping.start_channels=8", "method.mapping.channels=8", "method.encoder.nef=4",
-               "method.code_channels=8", "method.discriminator.ndf=8", *DATA, "data.batch_size=2", "data.train_size=6",
-               "data.attributes=[Smiling,Eyeglasses,Bangs,Blond_Hair]"],
-}
+# the smallest nets each method builds, 3 train batches per epoch (one registry: tests/methods.py)
+METHODS = RUN_OVERRIDES
 
 
 @pytest.fixture
