@@ -4,8 +4,9 @@ import math
 import pytest
 import torch
 
-import metrics.eval_classifier as ec
 from metrics.eval_classifier import (
+    DEFAULT_EPOCHS,
+    Recipe,
     build_classifier,
     cache_key,
     classifier_accuracy,
@@ -14,6 +15,8 @@ from metrics.eval_classifier import (
     get_or_train_eval_classifier,
     train_eval_classifier,
 )
+from metrics.eval_classifier import evaluator as ec_evaluator
+from metrics.eval_classifier import fit as ec_fit
 from suite.errors import ConfigError, DatasetError
 
 SIZE = 32
@@ -153,7 +156,7 @@ def test_preload_reads_the_loader_once(train_data):
 
 def test_shift_augmentation_moves_whole_pixels():
     x = torch.arange(2 * 3 * 8 * 8, dtype=torch.float32).view(2, 3, 8, 8)
-    y = ec._augment(x, shift=0.25, hflip=False)
+    y = ec_fit.augment(x, shift=0.25, hflip=False)
     assert y.shape == x.shape
     assert torch.isin(y, x).all()  # no interpolated values
 
@@ -162,13 +165,13 @@ def test_shift_augmentation_moves_whole_pixels():
 def counted(monkeypatch):
     """Counts trainings and train-loader constructions done by get_or_train_eval_classifier."""
     calls = {"train": 0, "loader": 0}
-    real_train = ec.train_eval_classifier
+    real_train = ec_fit.train_eval_classifier
 
     def train(*args, **kwargs):
         calls["train"] += 1
         return real_train(*args, **kwargs)
 
-    monkeypatch.setattr(ec, "train_eval_classifier", train)
+    monkeypatch.setattr(ec_fit, "train_eval_classifier", train)
     data = blobs(64, seed=5)
 
     def loader_fn():
@@ -238,6 +241,25 @@ def test_cache_key_is_stable_and_ignores_unrelated_fields():
     assert key != cache_key(INFO, settings={"steps": 2})
 
 
+def test_cache_key_of_the_default_recipe_is_pinned():
+    """Users keep fitted classifiers in ~/.cache/facetrans and the README's figures were measured with them: the
+    key of a given data/recipe must never change silently (bump CACHE_FORMAT when it must)."""
+    recipe = Recipe(use_ref=False)
+    assert recipe.epochs == DEFAULT_EPOCHS and Recipe(steps=3).epochs is None
+    assert recipe.settings() == {"epochs": 10, "steps": None, "lr": 3e-3, "weight_decay": 1e-4, "shift": 0.0,
+                                 "hflip": False, "seed": 0, "use_ref": False, "warmup_steps": 100}
+    assert cache_key(INFO, settings=recipe.settings()) == "0e656823b0581fd5"
+
+
+def test_recipe_and_keyword_settings_fit_the_same_classifier(train_data):
+    loader = Loader(train_data)
+    a = train_eval_classifier(loader, 2, recipe=Recipe(steps=2, seed=4, lr=1e-3))
+    b = train_eval_classifier(loader, 2, steps=2, seed=4, lr=1e-3)
+    assert all(torch.equal(a.state_dict()[k], v) for k, v in b.state_dict().items())
+    with pytest.raises(TypeError):
+        train_eval_classifier(loader, 2, stepz=2)
+
+
 def test_default_cache_dir_follows_env(monkeypatch, tmp_path):
     monkeypatch.setenv("FACETRANS_CACHE", str(tmp_path))
     assert default_cache_dir() == tmp_path
@@ -251,11 +273,11 @@ def test_info_without_labels_is_a_config_error(tmp_path):
 
 
 def test_learning_rate_warms_up_linearly_then_decays_by_cosine():
-    factor = ec._warmup_cosine(10, total=110)
+    factor = ec_fit.warmup_cosine(10, total=110)
     assert [factor(s) for s in (0, 4, 9)] == pytest.approx([0.1, 0.5, 1.0])
     assert factor(60) == pytest.approx(0.5)  # half-way through the 100 decay steps: (1 + cos π/2) / 2
     assert factor(110) == pytest.approx(0.0, abs=1e-12)
-    short = ec._warmup_cosine(100, total=50)  # warm-up capped at a fifth of the run: 10 steps
+    short = ec_fit.warmup_cosine(100, total=50)  # warm-up capped at a fifth of the run: 10 steps
     assert short(9) == pytest.approx(1.0)
 
 
@@ -264,4 +286,4 @@ def test_a_classifier_at_chance_on_real_images_is_reported(test_data):
     torch.nn.init.zeros_(blank[1].weight)
     torch.nn.init.zeros_(blank[1].bias)  # constant logits: always "left", i.e. chance on balanced labels
     with pytest.warns(UserWarning, match="accuracy_target says little"):
-        ec._real_accuracy(blank, lambda: Loader(test_data, shuffle=False), "domain", INFO, use_ref=False)
+        ec_evaluator.real_accuracy(blank, lambda: Loader(test_data, shuffle=False), "domain", INFO, use_ref=False)
