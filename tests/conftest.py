@@ -1,4 +1,5 @@
-"""Shared fixtures: composed configs (CPU, no logger, tmp run dirs) and tiny batches."""
+"""Shared fixtures: composed configs (CPU, no logger, tmp run dirs), one thread per test, no weight downloads.
+Batches and the tiny methods live in tests/helpers and tests/methods.py."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 import suite.config  # noqa: F401  (resolvers)
+from tests.helpers.batches import domain_batch  # noqa: F401  (imported from here by older test files)
 
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 os.environ.setdefault("WANDB_MODE", "disabled")
@@ -39,14 +41,22 @@ def make_cfg(tmp_path, monkeypatch):
     return _make
 
 
-def domain_batch(batch_size: int = 2, size: int = 32, num_domains: int = 2, seed: int = 0) -> dict:
-    """A batch in the datamodules' format (two_domain when num_domains == 2)."""
-    g = torch.Generator().manual_seed(seed)
-    image = torch.rand(batch_size, 3, size, size, generator=g) * 2 - 1
-    ref = torch.rand(batch_size, 3, size, size, generator=g) * 2 - 1
-    domain = torch.zeros(batch_size, dtype=torch.long)
-    target = torch.ones(batch_size, dtype=torch.long)
-    if num_domains > 2:
-        domain = torch.randint(num_domains, (batch_size,), generator=g)
-        target = (domain + 1) % num_domains
-    return {"image": image, "ref": ref, "domain": domain, "target": target, "ref_domain": target.clone()}
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One intra-op thread for every test, restored afterwards: the nets here are tiny, and on a shared 2-core
+    machine a second thread waiting at every op's barrier makes each step many times slower."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture
+def no_weight_downloads(monkeypatch):
+    """Any attempt to fetch weights fails the test (there is no network here, and there must be no attempt)."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("tried to download weights")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", refuse)
+    monkeypatch.setattr(torch.hub, "download_url_to_file", refuse)

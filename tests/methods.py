@@ -97,17 +97,19 @@ METHODS: dict[str, TinyMethod] = {
 RUN_OVERRIDES: dict[str, list[str]] = {name: m.run for name, m in METHODS.items()}
 
 
-def method_config(name: str, *overrides: str) -> DictConfig:
-    """The train config of the tiny ``name`` for a unit test (no logger, 10 iterations planned), plus ``overrides``."""
-    return compose_config(["run_dir=/tmp/unused", "logger=none", "trainer.max_steps=10", *METHODS[name].unit,
-                           *overrides])
+def method_config(name: str, *overrides: str, schedule: bool = True) -> DictConfig:
+    """The train config of the tiny ``name`` for a unit test (no logger, 10 iterations planned), plus ``overrides``
+    (without the registry's short schedules when ``schedule`` is false)."""
+    spec = METHODS[name]
+    return compose_config(["run_dir=/tmp/unused", "logger=none", "trainer.max_steps=10",
+                           *(spec.unit if schedule else spec.nets), *overrides])
 
 
-def build(name: str, *overrides: str, info: dict | None = None, quiet: bool = False):
+def build(name: str, *overrides: str, info: dict | None = None, quiet: bool = False, schedule: bool = True):
     """The tiny ``name`` built for its registry ``info`` (or ``info``), without data or trainer.
 
     quiet: hide construction warnings (SAT warns that its VGG is random when ``pretrained=false``)."""
-    cfg = method_config(name, *overrides)
+    cfg = method_config(name, *overrides, schedule=schedule)
     with warnings.catch_warnings():
         if quiet:
             warnings.simplefilter("ignore")

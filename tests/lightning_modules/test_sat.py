@@ -1,4 +1,4 @@
-"""SAT module: λ induction, the three phases, the frozen VGG, offline weights, translate contract, resume."""
+"""SAT module: λ induction, the three phases, the frozen VGG, offline weights, translate per phase, λ resume."""
 
 from __future__ import annotations
 
@@ -18,43 +18,25 @@ from suite.checkpoints import read_checkpoint
 from suite.errors import ConfigError, WeightsMissingError
 from suite.trainer_stub import attach_trainer_stub as attach_trainer
 from suite.training import build_method, train
-from tests.conftest import compose_config, domain_batch
+from tests.helpers.batches import domain_batch
+from tests.helpers.params import same, snapshot
+from tests.methods import METHODS, SAT_NETS, method_config
 
 ROOT = Path(__file__).resolve().parents[2]
-INFO = {"name": "synthfaces", "view": "two_domain", "image_size": 16, "channels": 3, "domain_names": ["neutral", "happy"],
-        "num_domains": 2, "direction": "a2b"}
-SMALL = ["method.generator.ngf=4", "method.generator.n_blocks=1", "method.discriminator.ndf=4",
-         "method.attention.decoder_channels=[8,4]"]
+INFO = METHODS["sat"].info
+SMALL = list(SAT_NETS)
 TINY_RUN = [*SMALL, "data.image_size=32", "data.batch_size=2", "data.train_size=16", "data.test_size=8",
             "data.val_size=4", "method.sample_every=0", "method.num_samples=2"]
 
 
-@pytest.fixture(autouse=True)
-def single_thread():
-    """One intra-op thread for these tiny tensors: on a shared 2-core machine a second thread waiting at every
-    op's barrier makes each step many times slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-@pytest.fixture(autouse=True)
-def no_network(monkeypatch):
-    def refuse(*args, **kwargs):
-        raise AssertionError("tried to download weights")
-
-    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", refuse)
-    monkeypatch.setattr(torch.hub, "download_url_to_file", refuse)
+pytestmark = pytest.mark.usefixtures("no_weight_downloads")
 
 
 def make(*overrides: str, info=INFO):
-    cfg = compose_config(["run_dir=/tmp/unused", "logger=none", "method=sat", "trainer.max_steps=20", "method.phases.g0=2",
-                          "method.phases.attention=2", *SMALL, *overrides])
+    cfg = method_config("sat", "trainer.max_steps=20", "method.phases.g0=2", "method.phases.attention=2", *overrides,
+                        schedule=False)
     with pytest.warns(UserWarning, match="pretrained=false") if cfg.method.pretrained is False else nullcontext():
         return build_method(cfg, info)
-
-
 
 
 def iterate(module, n=1, batch=None):
@@ -64,14 +46,6 @@ def iterate(module, n=1, batch=None):
         logs = module.train_iteration(batch)
         module.iteration += 1
     return logs
-
-
-def snapshot(net):
-    return {k: v.detach().clone() for k, v in net.state_dict().items()}
-
-
-def same(before, net):
-    return all(torch.equal(before[k], v) for k, v in net.state_dict().items())
 
 
 # ------------------------------------------------------------------------------------------ λ induction
@@ -239,11 +213,10 @@ def test_cli_without_weights_prints_one_sentence(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------- translate
-def test_translate_returns_image_mask_and_content():
+def test_translate_mask_is_one_in_phase_1_and_composes_content_and_input_later():
     m = make().eval()
     x = torch.rand(3, 3, 16, 16) * 2 - 1
     out = m.translate(x, torch.tensor([1, 1, 1]))
-    assert set(out) == {"image", "mask", "content"}
     assert torch.equal(out["mask"], torch.ones(3, 1, 16, 16)) and torch.equal(out["image"], out["content"])  # phase 1: A ≡ 1
     m.iteration = 3  # last trained iteration in phase 2
     out = m.translate(x, torch.tensor([1, 1, 1]))

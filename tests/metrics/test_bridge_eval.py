@@ -19,15 +19,6 @@ NAMES = ["Smiling", "Eyeglasses", "Bangs"]
 N, SIZE = len(NAMES), 16
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors: a second intra-op thread only adds synchronisation (and stalls on a busy machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def paint(images: torch.Tensor, attrs: torch.Tensor) -> torch.Tensor:
     """Write the attribute vector into the first pixels of the top row (+1 / −1): what the stub classifier reads."""
     out = images.clone()
@@ -132,9 +123,10 @@ def test_masked_mean_skips_columns_without_entries():
 
 
 def test_real_tiny_module_and_classifier(tmp_path):
-    from tests.lightning_modules.test_bridge import attr_batch, make
+    from tests.helpers.batches import attr_batch
+    from tests.methods import build
 
-    module = make().eval()
+    module = build("bridge").eval()
     torch.manual_seed(0)
     clf = build_classifier("small", 4, 32).eval()
     batches = [attr_batch(3, seed=s) for s in range(2)]

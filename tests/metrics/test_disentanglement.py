@@ -73,21 +73,10 @@ def test_scatter_png_has_one_panel_per_entry(tmp_path):
 
 
 def _module_and_loader():
-    from suite.training import build_method
-    from tests.conftest import compose_config
-    from tests.lightning_modules.test_disent import INFO, TINY, factor_batch
+    from tests.helpers.batches import factor_batch
+    from tests.methods import build
 
-    cfg = compose_config(
-        [
-            "run_dir=/tmp/unused",
-            "logger=none",
-            "trainer.max_steps=10",
-            "method=disent",
-            *TINY,
-            "method.attributes=[expression,gaze]",
-        ]
-    )
-    return build_method(cfg, INFO).eval(), [factor_batch(16, seed=s) for s in range(3)]
+    return build("disent", "method.attributes=[expression,gaze]").eval(), [factor_batch(16, seed=s) for s in range(3)]
 
 
 def test_report_gives_entropies_accuracies_hopkins_and_writes_the_tsne_png(tmp_path):

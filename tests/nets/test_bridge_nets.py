@@ -17,15 +17,6 @@ from nets.bridge import (
 )
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors: a second intra-op thread only adds synchronisation (and stalls on a busy machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def zero_modulation(spade: SPADE) -> None:
     for conv in (spade.gamma, spade.beta):
         torch.nn.init.zeros_(conv.weight)

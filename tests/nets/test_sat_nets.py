@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
 import torch
 from torch import nn
 
 from nets.aggan import Discriminator
 from nets.blocks import ResidualBlock
 from nets.sat import AttentionBranch, VanillaGenerator, compose
-
-
-@pytest.fixture(autouse=True)
-def single_thread():
-    """One intra-op thread for these tiny tensors: on a shared 2-core machine a second thread waiting at every
-    op's barrier makes each step many times slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def test_g0_has_two_stride2_blocks_nine_dilated_residual_blocks_two_deconvs_and_batchnorm():

@@ -9,26 +9,7 @@ import torchvision
 from nets.vgg import VGG19_LAYERS, VGG19_WEIGHTS_FILE, VGG19Features, layer_index, vgg19_weights_path
 from suite.errors import WeightsMissingError
 
-
-@pytest.fixture(autouse=True)
-def single_thread():
-    """One intra-op thread for these tiny tensors: on a shared 2-core machine a second thread waiting at every
-    op's barrier makes each step many times slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-@pytest.fixture(autouse=True)
-def no_network(monkeypatch):
-    """Any attempt to fetch weights fails the test (there is no network here, and there must be no attempt)."""
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("tried to download weights")
-
-    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", refuse)
-    monkeypatch.setattr(torch.hub, "download_url_to_file", refuse)
+pytestmark = pytest.mark.usefixtures("no_weight_downloads")
 
 
 @pytest.fixture(scope="module")
