@@ -25,7 +25,8 @@ from typing import Any
 
 from datamodules.base import check_choice, check_choices
 from datamodules.folder import images_in
-from datamodules.records import ImageRecord, RecordsDataModule, make_preprocess, plain_arg
+from datamodules.images import ImageRecord, plain_arg
+from datamodules.records import RecordsDataModule
 from suite.errors import ConfigError, DatasetError
 
 ENV_VAR = "AFHQ_ROOT"
@@ -70,6 +71,7 @@ class AFHQDataModule(RecordsDataModule):
     views = ("two_domain", "multi_domain", "multi_attribute")
     env_var = ENV_VAR
     layout = LAYOUT
+    named_crops = NAMED_CROPS
 
     def __init__(
         self,
@@ -77,29 +79,13 @@ class AFHQDataModule(RecordsDataModule):
         root: str | None = None,
         protocol: str = "stargan_v2",
         domains: Sequence[str] | None = None,
-        direction: str = "a2b",
         image_size: int = 256,
         crop: Any = None,
-        val_size: int = 16,
-        flip: bool = True,
-        draft: bool = True,
-        on_bad_image: str = "stop",
-        cache_dir: str | None = None,
-        cache_format: str = "npy",
         batch_size: int = 8,
-        num_workers: int = 4,
-        pin_memory: bool | None = None,
-        seed: int = 0,
-        name: str | None = None,
-        scale: str | None = None,
+        **common: Any,
     ):
-        super().__init__(
-            view, image_size=image_size, val_size=val_size, flip=flip, draft=draft, on_bad_image=on_bad_image,
-            cache_dir=cache_dir, cache_format=cache_format, batch_size=batch_size, num_workers=num_workers,
-            pin_memory=pin_memory, seed=seed,
-        )
+        super().__init__(view, image_size=image_size, batch_size=batch_size, **common)
         self.protocol = check_choice(self.name, "protocol", protocol, PROTOCOLS)
-        self.direction = check_choice(self.name, "direction", direction, ("a2b", "b2a"))
         default = DOMAINS[:2] if self.view == "two_domain" else DOMAINS
         chosen = check_choices(self.name, "domain", list(plain_arg(domains) or default), DOMAINS)
         need = 2 if self.view == "two_domain" else None
@@ -117,9 +103,6 @@ class AFHQDataModule(RecordsDataModule):
         self.split_rule = f"AFHQ {version}'s own split: {base / 'train'} trains, {base / held_out} is the test split"
         self.domain_factor = "species"
         self.attr_names = list(chosen) if self.view == "multi_attribute" else []
-        self.preprocess = make_preprocess(
-            self.name, "none" if crop is None else crop, self.image_size, named=NAMED_CROPS, flip=self.flip,
-            draft=self.draft,
-        )
+        self.preprocess = self.make_preprocess("none" if crop is None else crop)
         self.details = {"layout": version, "protocol": self.protocol}
         self.finish()

@@ -39,7 +39,8 @@ from typing import Any
 import numpy as np
 
 from datamodules.base import check_choice, check_choices, check_positive_int
-from datamodules.records import ImageRecord, RecordsDataModule, make_preprocess, plain_arg
+from datamodules.images import ImageRecord, plain_arg
+from datamodules.records import RecordsDataModule
 from suite.errors import ConfigError, DatasetError
 
 ENV_VAR = "BU3DFE_ROOT"
@@ -134,6 +135,7 @@ class BU3DFEDataModule(RecordsDataModule):
     views = ("two_domain", "multi_domain", "multi_factor")
     env_var = ENV_VAR
     layout = LAYOUT
+    named_crops = NAMED_CROPS
 
     def __init__(
         self,
@@ -145,32 +147,15 @@ class BU3DFEDataModule(RecordsDataModule):
         factors: Sequence[str] | None = None,
         test_subjects: int | Sequence[str] = 10,
         split_seed: int = 1234,
-        direction: str = "a2b",
         image_size: int = 128,
         crop: Any = None,
         shave: int | None = None,
-        val_size: int = 16,
-        flip: bool = True,
-        draft: bool = True,
-        on_bad_image: str = "stop",
-        cache_dir: str | None = None,
-        cache_format: str = "npy",
-        batch_size: int = 16,
-        num_workers: int = 4,
-        pin_memory: bool | None = None,
-        seed: int = 0,
-        name: str | None = None,
-        scale: str | None = None,
+        **common: Any,
     ):
-        super().__init__(
-            view, image_size=image_size, val_size=val_size, flip=flip, draft=draft, on_bad_image=on_bad_image,
-            cache_dir=cache_dir, cache_format=cache_format, batch_size=batch_size, num_workers=num_workers,
-            pin_memory=pin_memory, seed=seed,
-        )
+        super().__init__(view, image_size=image_size, **common)
         protocol = check_choice(self.name, "protocol", protocol, ("auto", *PROTOCOLS))
         self.protocol = AUTO_PROTOCOL[self.view] if protocol == "auto" else protocol
         p = PROTOCOLS[self.protocol]
-        self.direction = check_choice(self.name, "direction", direction, ("a2b", "b2a"))
         chosen = check_choices(self.name, "expression", list(plain_arg(expressions) or p["expressions"]), EXPRESSIONS)
         if self.view == "two_domain" and len(chosen) != 2:
             raise ConfigError(f"data.expressions: the two_domain view needs exactly 2 expressions, got {chosen}.")
@@ -217,10 +202,7 @@ class BU3DFEDataModule(RecordsDataModule):
         }
         self.domain_factor, self.domain_names = "expression", list(chosen)
         self.pair_key, self.pair_rank = "identity", "intensity"
-        pre = make_preprocess(
-            self.name, p["crop"] if crop is None else crop, self.image_size, named=NAMED_CROPS, flip=self.flip,
-            draft=self.draft,
-        )
+        pre = self.make_preprocess(p["crop"] if crop is None else crop)
         self.preprocess = dataclasses.replace(pre, shave=p["shave"] if shave is None else shave)
         self.details = {"layout": "subject folders", "protocol": self.protocol, "intensities": self.intensities}
         self.finish()

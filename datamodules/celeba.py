@@ -46,7 +46,8 @@ import numpy as np
 
 from datamodules import celeba_layout as layout
 from datamodules.base import check_choice, check_positive_int
-from datamodules.records import ImageRecord, RecordsDataModule, make_preprocess, plain_arg
+from datamodules.images import ImageRecord, plain_arg
+from datamodules.records import RecordsDataModule
 from suite.errors import ConfigError, DatasetError
 
 ENV_VAR = "CELEBA_ROOT"
@@ -105,6 +106,7 @@ class CelebADataModule(RecordsDataModule):
     views = ("two_domain", "multi_domain", "multi_attribute")
     env_var = ENV_VAR
     layout = layout.LAYOUT
+    named_crops = NAMED_CROPS
 
     def __init__(
         self,
@@ -113,33 +115,16 @@ class CelebADataModule(RecordsDataModule):
         protocol: str = "auto",
         attribute: str = "Smiling",
         attributes: Sequence[str] | None = None,
-        direction: str = "a2b",
         image_size: int = 128,
         crop: Any = None,
         test_size: int = 2000,
         per_domain: int = 1000,
         split_seed: int = 1234,
-        val_size: int = 16,
-        flip: bool = True,
-        draft: bool = True,
-        on_bad_image: str = "stop",
-        cache_dir: str | None = None,
-        cache_format: str = "npy",
-        batch_size: int = 16,
-        num_workers: int = 4,
-        pin_memory: bool | None = None,
-        seed: int = 0,
-        name: str | None = None,
-        scale: str | None = None,
+        **common: Any,
     ):
-        super().__init__(
-            view, image_size=image_size, val_size=val_size, flip=flip, draft=draft, on_bad_image=on_bad_image,
-            cache_dir=cache_dir, cache_format=cache_format, batch_size=batch_size, num_workers=num_workers,
-            pin_memory=pin_memory, seed=seed,
-        )
+        super().__init__(view, image_size=image_size, **common)
         protocol = check_choice(self.name, "protocol", protocol, ("auto", *PROTOCOLS))
         self.protocol = AUTO_PROTOCOL[self.view] if protocol == "auto" else protocol
-        self.direction = check_choice(self.name, "direction", direction, ("a2b", "b2a"))
         self.test_size = check_positive_int("data.test_size", test_size)
         self.per_domain = check_positive_int("data.per_domain", per_domain)
         self.split_seed = int(split_seed)
@@ -165,10 +150,7 @@ class CelebADataModule(RecordsDataModule):
         on_disk = layout.present(self.name, files.images, table.files, files.attributes, self.on_bad_image)
         domains = self._domains(table)
         self.records = self._split(table, files, domains, on_disk, split)
-        self.preprocess = make_preprocess(
-            self.name, PROTOCOLS[self.protocol]["crop"] if crop is None else crop, self.image_size,
-            named=NAMED_CROPS, flip=self.flip, draft=self.draft,
-        )
+        self.preprocess = self.make_preprocess(PROTOCOLS[self.protocol]["crop"] if crop is None else crop)
         self.details = {"layout": files.form, "protocol": self.protocol}
         if self.view == "two_domain":
             self.domain_factor, self.domain_names = self.attribute, [f"not_{self.attribute}", self.attribute]

@@ -34,14 +34,9 @@ from typing import Any
 from datamodules import celeba_layout
 from datamodules.base import check_choice, check_positive_int
 from datamodules.celeba import BRIDGE_ATTRIBUTES, HAIR_COLOURS, shuffled_rows
-from datamodules.records import (
-    ImageRecord,
-    RecordsDataModule,
-    make_preprocess,
-    malformed,
-    plain_arg,
-    read_annotation,
-)
+from datamodules.images import ImageRecord, plain_arg
+from datamodules.layouts import malformed, read_annotation
+from datamodules.records import RecordsDataModule
 from suite.errors import ConfigError, DatasetError
 
 ENV_VAR = "CELEBA_HQ_ROOT"
@@ -111,6 +106,7 @@ class CelebAHQDataModule(RecordsDataModule):
     views = ("two_domain", "multi_domain", "multi_attribute")
     env_var = ENV_VAR
     layout = LAYOUT
+    named_crops = NAMED_CROPS
 
     def __init__(
         self,
@@ -119,32 +115,16 @@ class CelebAHQDataModule(RecordsDataModule):
         protocol: str = "auto",
         attribute: str = "Smiling",
         attributes: Sequence[str] | None = None,
-        direction: str = "a2b",
         image_size: int = 256,
         crop: Any = None,
         test_size: int = 2000,
         split_seed: int = 1234,
         partition_file: str | None = None,
-        val_size: int = 16,
-        flip: bool = True,
-        draft: bool = True,
-        on_bad_image: str = "stop",
-        cache_dir: str | None = None,
-        cache_format: str = "npy",
         batch_size: int = 8,
-        num_workers: int = 4,
-        pin_memory: bool | None = None,
-        seed: int = 0,
-        name: str | None = None,
-        scale: str | None = None,
+        **common: Any,
     ):
-        super().__init__(
-            view, image_size=image_size, val_size=val_size, flip=flip, draft=draft, on_bad_image=on_bad_image,
-            cache_dir=cache_dir, cache_format=cache_format, batch_size=batch_size, num_workers=num_workers,
-            pin_memory=pin_memory, seed=seed,
-        )
+        super().__init__(view, image_size=image_size, batch_size=batch_size, **common)
         protocol = check_choice(self.name, "protocol", protocol, ("auto", *PROTOCOLS))
-        self.direction = check_choice(self.name, "direction", direction, ("a2b", "b2a"))
         self.test_size = check_positive_int("data.test_size", test_size)
         self.split_seed = int(split_seed)
         self.attribute = str(attribute)
@@ -162,9 +142,7 @@ class CelebAHQDataModule(RecordsDataModule):
             self._read_mask_form(base, attributes, partition_file)
         else:
             self._read_folder_form(base, attributes)
-        self.preprocess = make_preprocess(
-            self.name, "none" if crop is None else crop, self.image_size, named=NAMED_CROPS, flip=self.flip, draft=self.draft
-        )
+        self.preprocess = self.make_preprocess("none" if crop is None else crop)
         self.details = {"layout": form, "protocol": self.protocol}
         self.finish()
 

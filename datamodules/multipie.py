@@ -23,7 +23,8 @@ from typing import Any
 
 from datamodules import multipie_layout as layout
 from datamodules.base import check_choice, check_choices, check_positive_int
-from datamodules.records import ImageRecord, RecordsDataModule, make_preprocess, plain_arg
+from datamodules.images import ImageRecord, plain_arg
+from datamodules.records import RecordsDataModule
 from suite.errors import ConfigError, DatasetError
 
 ENV_VAR = "MULTIPIE_ROOT"
@@ -77,6 +78,7 @@ class MultiPIEDataModule(RecordsDataModule):
     views = ("multi_factor", "multi_domain", "two_domain")
     env_var = ENV_VAR
     layout = layout.LAYOUT
+    named_crops = NAMED_CROPS
 
     def __init__(
         self,
@@ -88,30 +90,14 @@ class MultiPIEDataModule(RecordsDataModule):
         illuminations: Sequence[int] | None = None,
         factors: Sequence[str] | None = None,
         test_subjects: int | Sequence[int] | None = None,
-        direction: str = "a2b",
         image_size: int = 128,
         crop: Any = None,
-        val_size: int = 16,
         flip: bool = False,
-        draft: bool = True,
-        on_bad_image: str = "stop",
-        cache_dir: str | None = None,
-        cache_format: str = "npy",
-        batch_size: int = 16,
-        num_workers: int = 4,
-        pin_memory: bool | None = None,
-        seed: int = 0,
-        name: str | None = None,
-        scale: str | None = None,
+        **common: Any,
     ):
-        super().__init__(
-            view, image_size=image_size, val_size=val_size, flip=flip, draft=draft, on_bad_image=on_bad_image,
-            cache_dir=cache_dir, cache_format=cache_format, batch_size=batch_size, num_workers=num_workers,
-            pin_memory=pin_memory, seed=seed,
-        )
+        super().__init__(view, image_size=image_size, flip=flip, **common)
         self.protocol = check_choice(self.name, "protocol", protocol, tuple(PROTOCOLS))
         p = PROTOCOLS[self.protocol]
-        self.direction = check_choice(self.name, "direction", direction, ("a2b", "b2a"))
         self.cameras = check_choices(self.name, "camera", [str(c) for c in plain_arg(cameras) or p["cameras"]], layout.CAMERAS)
         if expressions is None:
             expressions = TWO_DOMAIN_DEFAULT if self.view == "two_domain" else p["expressions"]
@@ -157,10 +143,7 @@ class MultiPIEDataModule(RecordsDataModule):
             "camera": list(self.cameras),
         }
         self.domain_factor, self.domain_names = "expression", list(self.expressions)
-        self.preprocess = make_preprocess(
-            self.name, p["crop"] if crop is None else crop, self.image_size, named=NAMED_CROPS, flip=self.flip,
-            draft=self.draft,
-        )
+        self.preprocess = self.make_preprocess(p["crop"] if crop is None else crop)
         self.details = {"layout": "multiview", "protocol": self.protocol, "cameras": self.cameras}
         self.finish()
 
