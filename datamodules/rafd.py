@@ -135,7 +135,7 @@ class RaFDDataModule(RecordsDataModule):
             "gender": ["female", "male"],
             "ethnicity": sorted({r.ethnicity for r in kept}),
         }
-        self.domain_factor, self.domain_names = "expression", list(self.expressions)
+        self.domain_factor, self.domain_names, self.domain_key = "expression", list(self.expressions), "expression"
         self.flip_swap = FLIP_SWAP
         self.heldout = sorted({r.labels["identity"] for r in self.records["test"]} - {-1})
         self.details = {"layout": form, "angles": self.angles}
@@ -164,7 +164,6 @@ def _record(r: layout.RaFDRecord) -> ImageRecord:
     return ImageRecord(
         r.path,
         {
-            "domain": r.expression,
             "identity": r.model,
             "expression": r.expression,
             "gaze": r.gaze,

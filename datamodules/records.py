@@ -36,7 +36,8 @@ class RecordsDataModule(BaseImageDataModule):
     A subclass parses its layout in ``__init__`` after calling this one's, then sets
     ``self.root``, ``self.records`` (split → records; an empty ``val`` means validation is a fixed, evenly
     spread subset of ``val_size`` test items), ``self.preprocess``, the labels of the views it offers —
-    ``domain_factor``/``domain_names`` (records carry ``labels["domain"]`` = a domain name) and ``direction``;
+    ``domain_factor``/``domain_names`` (records carry ``labels[domain_key]`` = a domain name; ``domain_key``
+    is ``"domain"`` unless set);
     ``attr_names`` (``labels[name]`` ∈ {0, 1}); ``factor_values`` (name → ordered values) and ``factor_names``;
     optionally ``pair_key``/``pair_rank`` (paired ground truth), ``flip_swap``, ``heldout`` (test identities),
     ``details`` (layout, protocol … for info), ``fingerprint_extra`` (settings that change the data without
@@ -96,6 +97,7 @@ class RecordsDataModule(BaseImageDataModule):
         self.preprocess: Preprocess | CachedPreprocess | None = None
         self.domain_factor: str | None = None
         self.domain_names: list[str] = []
+        self.domain_key = "domain"
         self.attr_names: list[str] = []
         self.factor_names: list[str] = []
         self.factor_values: dict[str, list] = {}
@@ -141,7 +143,7 @@ class RecordsDataModule(BaseImageDataModule):
         else:
             source = (0 if self.direction == "a2b" else 1) if self.view == "two_domain" else None
             ds = DomainRecords(
-                records, self.preprocess, domain_key="domain", domain_values=self.domain_names, source=source,
+                records, self.preprocess, domain_key=self.domain_key, domain_values=self.domain_names, source=source,
                 pair_key=self.pair_key, pair_rank=self.pair_rank, **kwargs,
             )
         return ds.select(spread(len(ds), self.val_size)) if split == "val" else ds
