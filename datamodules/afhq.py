@@ -35,6 +35,7 @@ LAYOUT = (
     "AFHQ v1's train/{cat,dog,wild}/*.jpg and val/{cat,dog,wild}/*.jpg, or v2's train/{cat,dog,wild}/*.png and "
     "test/{cat,dog,wild}/*.png"
 )
+VIEWS = ("two_domain", "multi_domain", "multi_attribute")
 NAMED_CROPS: dict[str, dict[str, Any]] = {
     "none": {"crop": "full"},  # StarGAN v2: Resize of the whole (square) image
     "square": {"crop": "square"},
@@ -53,7 +54,9 @@ def find(root: Path) -> tuple[str, Path, str]:
     raise DatasetError(f"data=afhq: no AFHQ at {root} (looked for {root / 'train'} and {root / 'afhq' / 'train'}); expected {LAYOUT}.")
 
 
-class AFHQDataModule(RecordsDataModule):
+class AFHQDataModule(
+    RecordsDataModule, dataset="afhq", views=VIEWS, env_var=ENV_VAR, layout=LAYOUT, crops=NAMED_CROPS
+):
     """AFHQ v1 or v2.
 
     Args:
@@ -67,24 +70,11 @@ class AFHQDataModule(RecordsDataModule):
         name, scale: suite meta keys; ignored.
     """
 
-    name = "afhq"
-    views = ("two_domain", "multi_domain", "multi_attribute")
-    env_var = ENV_VAR
-    layout = LAYOUT
-    named_crops = NAMED_CROPS
-
     def __init__(
-        self,
-        view: str = "two_domain",
-        root: str | None = None,
-        protocol: str = "stargan_v2",
-        domains: Sequence[str] | None = None,
-        image_size: int = 256,
-        crop: Any = None,
-        batch_size: int = 8,
-        **common: Any,
+        self, protocol: str = "stargan_v2", domains: Sequence[str] | None = None, image_size: int = 256,
+        crop: Any = None, batch_size: int = 8, **common: Any
     ):
-        super().__init__(view, image_size=image_size, batch_size=batch_size, **common)
+        super().__init__(image_size=image_size, batch_size=batch_size, **common)
         self.protocol = check_choice(self.name, "protocol", protocol, PROTOCOLS)
         default = DOMAINS[:2] if self.view == "two_domain" else DOMAINS
         chosen = check_choices(self.name, "domain", list(plain_arg(domains) or default), DOMAINS)
@@ -92,7 +82,6 @@ class AFHQDataModule(RecordsDataModule):
         if (need and len(chosen) != need) or len(chosen) < 2:
             raise ConfigError(f"data.domains: the {self.view} view needs {'exactly' if need else 'at least'} 2 domains, got {chosen}.")
         self.domain_names = chosen
-        self.root = self.resolve_root(root)
         version, base, held_out = find(self.root)
         self.records = {"train": [], "val": [], "test": []}
         for folder, split in (("train", "train"), (held_out, "test")):

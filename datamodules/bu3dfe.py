@@ -57,6 +57,7 @@ LAYOUT = (
     "(e.g. F0001/F0001_AN01WH_F2D.bmp, F0001/F0001_NE00WH_F2D.bmp)"
 )
 FACTORS = ("identity", "expression", "intensity", "gender", "race")
+VIEWS = ("two_domain", "multi_domain", "multi_factor")
 NAMED_CROPS: dict[str, dict[str, Any]] = {
     "none": {"crop": "full"},  # the whole (square, 512²) texture
     "center": {"crop": "square"},
@@ -110,7 +111,9 @@ def scan(root: Path) -> tuple[list[str], list[ImageRecord]]:
     return subjects, records
 
 
-class BU3DFEDataModule(RecordsDataModule):
+class BU3DFEDataModule(
+    RecordsDataModule, dataset="bu3dfe", views=VIEWS, env_var=ENV_VAR, layout=LAYOUT, crops=NAMED_CROPS
+):
     """BU-3DFE.
 
     Args:
@@ -131,28 +134,13 @@ class BU3DFEDataModule(RecordsDataModule):
         name, scale: suite meta keys; ignored.
     """
 
-    name = "bu3dfe"
-    views = ("two_domain", "multi_domain", "multi_factor")
-    env_var = ENV_VAR
-    layout = LAYOUT
-    named_crops = NAMED_CROPS
-
     def __init__(
-        self,
-        view: str = "two_domain",
-        root: str | None = None,
-        protocol: str = "auto",
-        expressions: Sequence[str] | None = None,
-        intensities: Sequence[int] | None = None,
-        factors: Sequence[str] | None = None,
-        test_subjects: int | Sequence[str] = 10,
-        split_seed: int = 1234,
-        image_size: int = 128,
-        crop: Any = None,
-        shave: int | None = None,
-        **common: Any,
+        self, protocol: str = "auto", expressions: Sequence[str] | None = None,
+        intensities: Sequence[int] | None = None, factors: Sequence[str] | None = None,
+        test_subjects: int | Sequence[str] = 10, split_seed: int = 1234, image_size: int = 128,
+        crop: Any = None, shave: int | None = None, **common: Any
     ):
-        super().__init__(view, image_size=image_size, **common)
+        super().__init__(image_size=image_size, **common)
         protocol = check_choice(self.name, "protocol", protocol, ("auto", *PROTOCOLS))
         self.protocol = AUTO_PROTOCOL[self.view] if protocol == "auto" else protocol
         p = PROTOCOLS[self.protocol]
@@ -169,7 +157,6 @@ class BU3DFEDataModule(RecordsDataModule):
         self.split_seed = int(split_seed)
         test_subjects = plain_arg(test_subjects)
 
-        self.root = self.resolve_root(root)
         subjects, found = scan(self.root)
         kept = [
             r for r in found

@@ -57,6 +57,7 @@ BRIDGE_ATTRIBUTES = (
 )
 HAIR_COLOURS = ("Black_Hair", "Blond_Hair", "Brown_Hair")
 # named crops (Preprocess arguments) for the 178×218 aligned images
+VIEWS = ("two_domain", "multi_domain", "multi_attribute")
 NAMED_CROPS: dict[str, dict[str, Any]] = {
     "center": {"crop": 178},  # StarGAN/SPM: transforms.CenterCrop(178) → the box (0, 20, 178, 198)
     "bridge": {"box": (3, 26, 173, 196)},  # STGAN/AttGAN: 170×170 at offset_h 26, offset_w 3
@@ -78,7 +79,9 @@ def shuffled_rows(n: int, seed: int) -> list[int]:
     return order
 
 
-class CelebADataModule(RecordsDataModule):
+class CelebADataModule(
+    RecordsDataModule, dataset="celeba", views=VIEWS, env_var=ENV_VAR, layout=layout.LAYOUT, crops=NAMED_CROPS
+):
     """CelebA (aligned 178×218 images, 40 binary attributes).
 
     Args:
@@ -102,27 +105,12 @@ class CelebADataModule(RecordsDataModule):
         name, scale: suite meta keys of the config; accepted and ignored.
     """
 
-    name = "celeba"
-    views = ("two_domain", "multi_domain", "multi_attribute")
-    env_var = ENV_VAR
-    layout = layout.LAYOUT
-    named_crops = NAMED_CROPS
-
     def __init__(
-        self,
-        view: str = "two_domain",
-        root: str | None = None,
-        protocol: str = "auto",
-        attribute: str = "Smiling",
-        attributes: Sequence[str] | None = None,
-        image_size: int = 128,
-        crop: Any = None,
-        test_size: int = 2000,
-        per_domain: int = 1000,
-        split_seed: int = 1234,
-        **common: Any,
+        self, protocol: str = "auto", attribute: str = "Smiling", attributes: Sequence[str] | None = None,
+        image_size: int = 128, crop: Any = None, test_size: int = 2000, per_domain: int = 1000,
+        split_seed: int = 1234, **common: Any
     ):
-        super().__init__(view, image_size=image_size, **common)
+        super().__init__(image_size=image_size, **common)
         protocol = check_choice(self.name, "protocol", protocol, ("auto", *PROTOCOLS))
         self.protocol = AUTO_PROTOCOL[self.view] if protocol == "auto" else protocol
         self.test_size = check_positive_int("data.test_size", test_size)
@@ -143,7 +131,6 @@ class CelebADataModule(RecordsDataModule):
         if self.view == "two_domain" or split == "per_domain":
             needed = list(dict.fromkeys([*needed, self.attribute]))
 
-        self.root = self.resolve_root(root)
         files = layout.locate(self.root, self.name)
         table = layout.read_attributes(self.name, files.attributes, needed)
         self._columns = [table.selected.index(a) for a in self.attr_names]

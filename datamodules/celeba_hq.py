@@ -45,6 +45,7 @@ LAYOUT = (
     "CelebAMask-HQ's CelebA-HQ-img/0.jpg …, CelebAMask-HQ-attribute-anno.txt and CelebA-HQ-to-CelebA-mapping.txt, "
     "or StarGAN v2's celeba_hq/{train,val}/{female,male}/*.jpg"
 )
+VIEWS = ("two_domain", "multi_domain", "multi_attribute")
 NAMED_CROPS: dict[str, dict[str, Any]] = {
     "none": {"crop": "full"},  # the 1024² image as it is
     "square": {"crop": "square"},
@@ -84,7 +85,9 @@ def read_mapping(path: Path) -> dict[str, str]:
     return mapping
 
 
-class CelebAHQDataModule(RecordsDataModule):
+class CelebAHQDataModule(
+    RecordsDataModule, dataset="celeba_hq", views=VIEWS, env_var=ENV_VAR, layout=LAYOUT, crops=NAMED_CROPS
+):
     """CelebA-HQ.
 
     Args:
@@ -102,34 +105,17 @@ class CelebAHQDataModule(RecordsDataModule):
         name, scale: suite meta keys; ignored.
     """
 
-    name = "celeba_hq"
-    views = ("two_domain", "multi_domain", "multi_attribute")
-    env_var = ENV_VAR
-    layout = LAYOUT
-    named_crops = NAMED_CROPS
-
     def __init__(
-        self,
-        view: str = "two_domain",
-        root: str | None = None,
-        protocol: str = "auto",
-        attribute: str = "Smiling",
-        attributes: Sequence[str] | None = None,
-        image_size: int = 256,
-        crop: Any = None,
-        test_size: int = 2000,
-        split_seed: int = 1234,
-        partition_file: str | None = None,
-        batch_size: int = 8,
-        **common: Any,
+        self, protocol: str = "auto", attribute: str = "Smiling", attributes: Sequence[str] | None = None,
+        image_size: int = 256, crop: Any = None, test_size: int = 2000, split_seed: int = 1234,
+        partition_file: str | None = None, batch_size: int = 8, **common: Any
     ):
-        super().__init__(view, image_size=image_size, batch_size=batch_size, **common)
+        super().__init__(image_size=image_size, batch_size=batch_size, **common)
         protocol = check_choice(self.name, "protocol", protocol, ("auto", *PROTOCOLS))
         self.test_size = check_positive_int("data.test_size", test_size)
         self.split_seed = int(split_seed)
         self.attribute = str(attribute)
         attributes = plain_arg(attributes)
-        self.root = self.resolve_root(root)
         form, base = find_form(self.root)
         self.protocol = ("spm" if form == "mask" else "stargan_v2") if protocol == "auto" else protocol
         if (form == "stargan_v2") != (self.protocol == "stargan_v2"):

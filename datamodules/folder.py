@@ -36,6 +36,7 @@ LAYOUT = (
     "trainA/ trainB/ testA/ testB/, or one folder per domain (<domain>/*.jpg)"
 )
 CYCLEGAN = re.compile(r"^(train|test|val)(.+)$")
+VIEWS = ("two_domain", "multi_domain", "multi_attribute")
 NAMED_CROPS: dict[str, dict[str, Any]] = {
     "none": {"crop": "full"},  # the whole image resized to a square (SAT, CycleGAN's test-time resize)
     "square": {"crop": "square"},  # the largest centred square
@@ -78,7 +79,9 @@ def scan(root: Path) -> tuple[str, dict[str, dict[str, Path]]]:
     return "classes", {"all": {d: root / d for d in names}}
 
 
-class FolderDataModule(RecordsDataModule):
+class FolderDataModule(
+    RecordsDataModule, dataset="folder", views=VIEWS, env_var=None, layout=LAYOUT, crops=NAMED_CROPS
+):
     """Folders of images as domains.
 
     Args:
@@ -93,29 +96,14 @@ class FolderDataModule(RecordsDataModule):
         name, scale: suite meta keys; ignored.
     """
 
-    name = "folder"
-    views = ("two_domain", "multi_domain", "multi_attribute")
-    env_var = None
-    layout = LAYOUT
-    named_crops = NAMED_CROPS
-
     def __init__(
-        self,
-        view: str = "two_domain",
-        root: str | None = None,
-        domains: Sequence[str] | None = None,
-        test_fraction: float = 0.1,
-        split_seed: int = 1234,
-        image_size: int = 256,
-        crop: Any = None,
-        batch_size: int = 1,
-        **common: Any,
+        self, domains: Sequence[str] | None = None, test_fraction: float = 0.1, split_seed: int = 1234,
+        image_size: int = 256, crop: Any = None, batch_size: int = 1, **common: Any
     ):
-        super().__init__(view, image_size=image_size, batch_size=batch_size, **common)
+        super().__init__(image_size=image_size, batch_size=batch_size, **common)
         if not 0 < float(test_fraction) < 1:
             raise ConfigError(f"data.test_fraction must be between 0 and 1, got {test_fraction!r}.")
         self.test_fraction, self.split_seed = float(test_fraction), int(split_seed)
-        self.root = self.resolve_root(root)
         kind, folders = scan(self.root)
         files = {s: {d: images_in(f) for d, f in by_domain.items()} for s, by_domain in folders.items()}
         first = "all" if kind == "classes" else "train"

@@ -29,6 +29,7 @@ from suite.errors import ConfigError, DatasetError
 
 ENV_VAR = "MULTIPIE_ROOT"
 FACTORS = ("identity", "expression", "illumination", "session", "camera")
+VIEWS = ("multi_factor", "multi_domain", "two_domain")
 NAMED_CROPS: dict[str, dict[str, Any]] = {
     "disent": {"crop": 220, "anchor": "top"},  # prepare_multi.py: -gravity North -crop 220x220+0+0
     "center": {"crop": "square"},  # the largest centred square (480×480 of the 640×480 frame)
@@ -54,7 +55,9 @@ def first_subjects(subjects: Sequence[Any], test_subjects: int | Sequence[Any]) 
     return sorted(test_subjects)
 
 
-class MultiPIEDataModule(RecordsDataModule):
+class MultiPIEDataModule(
+    RecordsDataModule, dataset="multipie", views=VIEWS, env_var=ENV_VAR, layout=layout.LAYOUT, crops=NAMED_CROPS
+):
     """Multi-PIE.
 
     Args:
@@ -74,28 +77,13 @@ class MultiPIEDataModule(RecordsDataModule):
         name, scale: suite meta keys; ignored.
     """
 
-    name = "multipie"
-    views = ("multi_factor", "multi_domain", "two_domain")
-    env_var = ENV_VAR
-    layout = layout.LAYOUT
-    named_crops = NAMED_CROPS
-
     def __init__(
-        self,
-        view: str = "multi_factor",
-        root: str | None = None,
-        protocol: str = "disent",
-        cameras: Sequence[str] | None = None,
-        expressions: Sequence[str] | None = None,
-        illuminations: Sequence[int] | None = None,
-        factors: Sequence[str] | None = None,
-        test_subjects: int | Sequence[int] | None = None,
-        image_size: int = 128,
-        crop: Any = None,
-        flip: bool = False,
-        **common: Any,
+        self, protocol: str = "disent", cameras: Sequence[str] | None = None,
+        expressions: Sequence[str] | None = None, illuminations: Sequence[int] | None = None,
+        factors: Sequence[str] | None = None, test_subjects: int | Sequence[int] | None = None,
+        image_size: int = 128, crop: Any = None, flip: bool = False, **common: Any
     ):
-        super().__init__(view, image_size=image_size, flip=flip, **common)
+        super().__init__(image_size=image_size, flip=flip, **common)
         self.protocol = check_choice(self.name, "protocol", protocol, tuple(PROTOCOLS))
         p = PROTOCOLS[self.protocol]
         self.cameras = check_choices(self.name, "camera", [str(c) for c in plain_arg(cameras) or p["cameras"]], layout.CAMERAS)
@@ -115,7 +103,6 @@ class MultiPIEDataModule(RecordsDataModule):
         else:
             test_subjects = [int(s) for s in test_subjects]
 
-        self.root = self.resolve_root(root)
         found = layout.scan(self.root, tuple(self.cameras))
         kept = [
             r for r in found

@@ -36,6 +36,7 @@ FACTORS = ("identity", "expression", "gaze", "angle", "gender", "ethnicity")
 DEFAULT_FACTORS = ("identity", "expression", "gaze")
 TWO_DOMAIN_DEFAULT = ("neutral", "happy")
 # named crops (Preprocess arguments)
+VIEWS = ("two_domain", "multi_domain", "multi_factor")
 NAMED_CROPS: dict[str, dict[str, Any]] = {
     "center": {"crop": "square"},  # the largest centred square
     "disent": {"crop": 640, "shift": (0, -128)},  # disentanglement protocol: centre crop 640 shifted up 128 px
@@ -51,7 +52,9 @@ def _angle(value: Any) -> str:
         return str(value)
 
 
-class RaFDDataModule(RecordsDataModule):
+class RaFDDataModule(
+    RecordsDataModule, dataset="rafd", views=VIEWS, env_var=ENV_VAR, layout=layout.LAYOUT, crops=NAMED_CROPS
+):
     """RaFD in the official flat layout or StarGAN's pre-split one.
 
     Args:
@@ -69,25 +72,12 @@ class RaFDDataModule(RecordsDataModule):
         :class:`datamodules.records.RecordsDataModule`.
     """
 
-    name = "rafd"
-    views = ("two_domain", "multi_domain", "multi_factor")
-    env_var = ENV_VAR
-    layout = layout.LAYOUT
-    named_crops = NAMED_CROPS
-
     def __init__(
-        self,
-        view: str = "two_domain",
-        root: str | None = None,
-        angles: Sequence[str] | None = ("090",),
-        domains: Sequence[str] | None = None,
-        factors: Sequence[str] | None = None,
-        test_models: Sequence[int] | None = DEFAULT_TEST_MODELS,
-        image_size: int = 128,
-        crop: Any = "center",
-        **common: Any,
+        self, angles: Sequence[str] | None = ("090",), domains: Sequence[str] | None = None,
+        factors: Sequence[str] | None = None, test_models: Sequence[int] | None = DEFAULT_TEST_MODELS,
+        image_size: int = 128, crop: Any = "center", **common: Any
     ):
-        super().__init__(view, image_size=image_size, **common)
+        super().__init__(image_size=image_size, **common)
         self.preprocess = self.make_preprocess("none" if crop is None else crop)
         angles = plain_arg(angles)
         if angles is not None:
@@ -107,9 +97,7 @@ class RaFDDataModule(RecordsDataModule):
         self.expressions = chosen
         self.factor_names = check_choices(self.name, "factor", list(plain_arg(factors) or DEFAULT_FACTORS), FACTORS)
 
-        # the files: a missing root or layout fails here, before any training
-        root = root or os.environ.get(ENV_VAR) or None
-        self.root = Path(root).expanduser() if root else None
+        # the files: a missing root or layout fails here (RaFD's own sentences), before any training
         found = layout.scan(self.root, ENV_VAR)
         form = "stargan" if found[0].split is not None else "official"
         kept = [r for r in found if (self.angles is None or r.angle in self.angles) and r.expression in chosen]
@@ -141,6 +129,11 @@ class RaFDDataModule(RecordsDataModule):
         self.details = {"layout": form, "angles": self.angles}
         self.fingerprint_extra = {"test_models": self.test_models}
         self.finish()
+
+    def resolve_root(self, root: str | os.PathLike | None) -> Path | None:
+        """``root`` or ``RAFD_ROOT`` as a path, unchecked: :func:`datamodules.rafd_layout.scan` names what is wrong."""
+        root = root or os.environ.get(ENV_VAR) or None
+        return Path(root).expanduser() if root else None
 
     def _check_splits(self, form: str) -> None:
         """RaFD's own sentences for an empty split (they name the angles, expressions and test models)."""

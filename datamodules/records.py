@@ -47,7 +47,9 @@ class RecordsDataModule(BaseImageDataModule):
     arguments below) to this class, so ``data.batch_size=8`` and the like work on every real dataset.
 
     Args:
-        view: the task view (the method's).
+        view: the task view (the method's; default the first the dataset offers).
+        root: the dataset's folder (default: the ``env_var`` environment variable); a DatasetError naming the
+            path tried and the layout expected when it is not a folder.
         image_size: output side in pixels.
         direction: two_domain only: a2b takes sources from the first domain, b2a from the second.
         val_size: validation items (a fixed, evenly spread subset of the test items when there is no val split).
@@ -66,10 +68,20 @@ class RecordsDataModule(BaseImageDataModule):
     layout: ClassVar[str] = ""
     named_crops: ClassVar[dict[str, dict[str, Any]]] = {}
 
+    def __init_subclass__(
+        cls, *, dataset: str, views: tuple[str, ...], env_var: str | None, layout: str,
+        crops: dict[str, dict[str, Any]], **kwargs: Any,
+    ):
+        """A dataset declares itself in its class line: ``class X(RecordsDataModule, dataset="x", views=…,
+        env_var="X_ROOT" or None, layout="<the files expected, for messages>", crops={name: Preprocess args})``."""
+        super().__init_subclass__(**kwargs)
+        cls.name, cls.views, cls.env_var, cls.layout, cls.named_crops = dataset, views, env_var, layout, crops
+
     def __init__(
         self,
-        view: str,
+        view: str | None = None,
         *,
+        root: str | os.PathLike | None = None,
         image_size: int,
         direction: str = "a2b",
         val_size: int = 16,
@@ -84,7 +96,9 @@ class RecordsDataModule(BaseImageDataModule):
         seed: int = 0,
         name: str | None = None,
     ):
-        super().__init__(view, batch_size=batch_size, num_workers=num_workers, pin_memory=pin_memory, seed=seed)
+        super().__init__(
+            view or self.views[0], batch_size=batch_size, num_workers=num_workers, pin_memory=pin_memory, seed=seed
+        )
         self.image_size = check_positive_int("data.image_size", image_size, minimum=8)
         self.val_size = check_positive_int("data.val_size", val_size)
         self.on_bad_image = check_choice(self.name, "on_bad_image setting", on_bad_image, BAD_IMAGE_CHOICES)
@@ -92,7 +106,7 @@ class RecordsDataModule(BaseImageDataModule):
         self.cache_dir = str(Path(cache_dir).expanduser()) if cache_dir else None
         self.cache_format = check_choice(self.name, "cache_format", cache_format, CachedPreprocess.FORMATS)
         self.direction = check_choice(self.name, "direction", direction, ("a2b", "b2a"))
-        self.root: Path | None = None
+        self.root: Path | None = self.resolve_root(root)
         self.records: dict[str, list[ImageRecord]] = {"train": [], "val": [], "test": []}
         self.preprocess: Preprocess | CachedPreprocess | None = None
         self.domain_factor: str | None = None
