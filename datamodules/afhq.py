@@ -64,10 +64,8 @@ class AFHQDataModule(
         root: the AFHQ folder or its parent (default: ``AFHQ_ROOT``).
         protocol: stargan_v2.
         domains: the domains in order (two_domain default cat, dog; otherwise cat, dog, wild).
-        direction: a2b | b2a (two_domain).
         image_size, crop (null = none | square | side | box …), val_size, flip, draft, on_bad_image, cache_dir,
-        cache_format, batch_size, num_workers, pin_memory, seed: see :class:`datamodules.records.RecordsDataModule`.
-        name, scale: suite meta keys; ignored.
+        cache_format, batch_size, num_workers, pin_memory, seed, view, root, direction: see :class:`datamodules.records.RecordsDataModule`.
     """
 
     def __init__(

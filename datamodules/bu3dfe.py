@@ -126,12 +126,10 @@ class BU3DFEDataModule(
         factors: multi_factor's factors (identity, expression, intensity; also gender, race).
         test_subjects: the number of subjects drawn for the test split with ``split_seed``, or their names.
         split_seed: the seed of that draw (1234).
-        direction: a2b | b2a (two_domain; a2b translates expressions[0] → expressions[1]).
         shave: pixels cut from every border before resizing (null: the protocol's; disent 2, aggan 0).
         image_size, crop (null = none | center | side | box …), val_size, flip, draft, on_bad_image,
-        cache_dir, cache_format, batch_size, num_workers, pin_memory, seed: see
-        :class:`datamodules.records.RecordsDataModule`.
-        name, scale: suite meta keys; ignored.
+        cache_dir, cache_format, batch_size, num_workers, pin_memory, seed, view, root,
+        direction: see :class:`datamodules.records.RecordsDataModule`.
     """
 
     def __init__(

@@ -92,7 +92,6 @@ class CelebADataModule(
             the aggan protocol's per-domain selection in every view.
         attributes: multi_attribute's names (default the bridge's 14) or multi_domain's mutually exclusive
             ones (default Black_Hair, Blond_Hair, Brown_Hair); unknown names are refused with the valid ones.
-        direction: two_domain only; a2b translates not_<attribute> → <attribute>, b2a the reverse.
         image_size: output side.
         crop: null (the protocol's) | center | bridge | none | a side | [w, h] | [left, top, right, bottom] |
             {size, shift, box, anchor, shave}.
@@ -100,9 +99,8 @@ class CelebADataModule(
         per_domain: aggan: images of each domain in train, and as many again in test.
         split_seed: the seed of the spm/aggan shuffles (1234).
         val_size: validation items.
-        flip, draft, on_bad_image, cache_dir, cache_format: see :class:`datamodules.records.RecordsDataModule`.
+        flip, draft, on_bad_image, cache_dir, cache_format, view, root, direction: see :class:`datamodules.records.RecordsDataModule`.
         batch_size, num_workers, pin_memory, seed: loader settings.
-        name, scale: suite meta keys of the config; accepted and ignored.
     """
 
     def __init__(

@@ -98,11 +98,9 @@ class CelebAHQDataModule(
             domains female, male).
         attributes: multi_attribute's names (default the bridge's 14, as for CelebA; the folder form: [Male])
             or multi_domain's mutually exclusive ones (default the hair colours).
-        direction: a2b | b2a (two_domain).
         image_size, crop (null | none | square | side | box …), test_size, split_seed, partition_file, val_size,
         flip, draft, on_bad_image, cache_dir, cache_format, batch_size, num_workers, pin_memory, seed: as in
         :class:`datamodules.celeba.CelebADataModule`.
-        name, scale: suite meta keys; ignored.
     """
 
     def __init__(

@@ -88,12 +88,10 @@ class FolderDataModule(
         view: two_domain | multi_domain | multi_attribute.
         root: the folder holding the domain folders (required: there is no environment variable).
         domains: the domains in order (default: every folder with images; two_domain needs exactly 2).
-        direction: a2b | b2a (two_domain).
         test_fraction: one-folder-per-domain layout: the share of each domain held out for testing.
         split_seed: the seed of that split.
         image_size, crop (null = none | square | side | box …), val_size, flip, draft, on_bad_image, cache_dir,
-        cache_format, batch_size, num_workers, pin_memory, seed: see :class:`datamodules.records.RecordsDataModule`.
-        name, scale: suite meta keys; ignored.
+        cache_format, batch_size, num_workers, pin_memory, seed, view, root, direction: see :class:`datamodules.records.RecordsDataModule`.
     """
 
     def __init__(

@@ -70,11 +70,9 @@ class MultiPIEDataModule(
         illuminations: flash numbers to keep (null: all).
         factors: multi_factor's factors (disent: identity, expression, illumination; also session, camera).
         test_subjects: the number of lowest-numbered subjects held out as the test split, or their numbers.
-        direction: a2b | b2a (two_domain).
         image_size, crop (null | disent | center | none | side | box …), val_size, flip, draft, on_bad_image,
-        cache_dir, cache_format, batch_size, num_workers, pin_memory, seed: see
-        :class:`datamodules.records.RecordsDataModule`.
-        name, scale: suite meta keys; ignored.
+        cache_dir, cache_format, batch_size, num_workers, pin_memory, seed, view, root,
+        direction: see :class:`datamodules.records.RecordsDataModule`.
     """
 
     def __init__(

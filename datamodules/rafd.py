@@ -154,14 +154,6 @@ class RaFDDataModule(
 
 
 def _record(r: layout.RaFDRecord) -> ImageRecord:
-    return ImageRecord(
-        r.path,
-        {
-            "identity": r.model,
-            "expression": r.expression,
-            "gaze": r.gaze,
-            "angle": r.angle,
-            "gender": r.gender,
-            "ethnicity": r.ethnicity,
-        },
-    )
+    """The record of one RaFD file: its labels are the file name's fields (the model number as identity)."""
+    labels = {"identity": r.model, "expression": r.expression, "gaze": r.gaze, "angle": r.angle}
+    return ImageRecord(r.path, {**labels, "gender": r.gender, "ethnicity": r.ethnicity})

@@ -64,21 +64,9 @@ class RenderedDataModule(BaseImageDataModule):
     """
 
     def __init__(
-        self,
-        view: str,
-        *,
-        image_size: int = 64,
-        seed: int = 0,
-        train_size: int = 4000,
-        val_size: int = 256,
-        test_size: int = 500,
-        noise: bool = True,
-        supersample: int | None = None,
-        cache: bool = True,
-        batch_size: int = 16,
-        num_workers: int = 0,
-        pin_memory: bool | None = None,
-        name: str | None = None,
+        self, view: str, *, image_size: int = 64, seed: int = 0, train_size: int = 4000, val_size: int = 256,
+        test_size: int = 500, noise: bool = True, supersample: int | None = None, cache: bool = True,
+        batch_size: int = 16, num_workers: int = 0, pin_memory: bool | None = None, name: str | None = None,
     ):
         super().__init__(view, batch_size=batch_size, num_workers=num_workers, pin_memory=pin_memory, seed=seed)
         self.image_size = check_positive_int("data.image_size", image_size, minimum=8)
