@@ -28,7 +28,7 @@ lint: $(STAMP)
 	$(PY) -m ruff check .
 
 bench: $(STAMP)
-	$(PY) -m datamodules.synthetic --loader
+	$(PY) -m datamodules.bench --embedded --loader
 	$(PY) -m datamodules.bench
 
 ## Training throughput, suite overhead vs. a plain train_iteration loop, peak memory (and FLOPs/MFU on a GPU)

@@ -25,7 +25,8 @@ from typing import Any
 
 from datamodules.base import check_choice, check_choices
 from datamodules.folder import images_in
-from datamodules.records import ImageRecord, RecordsDataModule, make_preprocess, plain_arg
+from datamodules.images import ImageRecord, plain_arg
+from datamodules.records import RecordsDataModule
 from suite.errors import ConfigError, DatasetError
 
 ENV_VAR = "AFHQ_ROOT"
@@ -34,6 +35,7 @@ LAYOUT = (
     "AFHQ v1's train/{cat,dog,wild}/*.jpg and val/{cat,dog,wild}/*.jpg, or v2's train/{cat,dog,wild}/*.png and "
     "test/{cat,dog,wild}/*.png"
 )
+VIEWS = ("two_domain", "multi_domain", "multi_attribute")
 NAMED_CROPS: dict[str, dict[str, Any]] = {
     "none": {"crop": "full"},  # StarGAN v2: Resize of the whole (square) image
     "square": {"crop": "square"},
@@ -52,7 +54,9 @@ def find(root: Path) -> tuple[str, Path, str]:
     raise DatasetError(f"data=afhq: no AFHQ at {root} (looked for {root / 'train'} and {root / 'afhq' / 'train'}); expected {LAYOUT}.")
 
 
-class AFHQDataModule(RecordsDataModule):
+class AFHQDataModule(
+    RecordsDataModule, dataset="afhq", views=VIEWS, env_var=ENV_VAR, layout=LAYOUT, crops=NAMED_CROPS
+):
     """AFHQ v1 or v2.
 
     Args:
@@ -60,53 +64,22 @@ class AFHQDataModule(RecordsDataModule):
         root: the AFHQ folder or its parent (default: ``AFHQ_ROOT``).
         protocol: stargan_v2.
         domains: the domains in order (two_domain default cat, dog; otherwise cat, dog, wild).
-        direction: a2b | b2a (two_domain).
         image_size, crop (null = none | square | side | box …), val_size, flip, draft, on_bad_image, cache_dir,
-        cache_format, batch_size, num_workers, pin_memory, seed: see :class:`datamodules.records.RecordsDataModule`.
-        name, scale: suite meta keys; ignored.
+        cache_format, batch_size, num_workers, pin_memory, seed, view, root, direction: see :class:`datamodules.records.RecordsDataModule`.
     """
 
-    name = "afhq"
-    views = ("two_domain", "multi_domain", "multi_attribute")
-    env_var = ENV_VAR
-    layout = LAYOUT
-
     def __init__(
-        self,
-        view: str = "two_domain",
-        root: str | None = None,
-        protocol: str = "stargan_v2",
-        domains: Sequence[str] | None = None,
-        direction: str = "a2b",
-        image_size: int = 256,
-        crop: Any = None,
-        val_size: int = 16,
-        flip: bool = True,
-        draft: bool = True,
-        on_bad_image: str = "stop",
-        cache_dir: str | None = None,
-        cache_format: str = "npy",
-        batch_size: int = 8,
-        num_workers: int = 4,
-        pin_memory: bool | None = None,
-        seed: int = 0,
-        name: str | None = None,
-        scale: str | None = None,
+        self, protocol: str = "stargan_v2", domains: Sequence[str] | None = None, image_size: int = 256,
+        crop: Any = None, batch_size: int = 8, **common: Any
     ):
-        super().__init__(
-            view, image_size=image_size, val_size=val_size, flip=flip, draft=draft, on_bad_image=on_bad_image,
-            cache_dir=cache_dir, cache_format=cache_format, batch_size=batch_size, num_workers=num_workers,
-            pin_memory=pin_memory, seed=seed,
-        )
+        super().__init__(image_size=image_size, batch_size=batch_size, **common)
         self.protocol = check_choice(self.name, "protocol", protocol, PROTOCOLS)
-        self.direction = check_choice(self.name, "direction", direction, ("a2b", "b2a"))
         default = DOMAINS[:2] if self.view == "two_domain" else DOMAINS
         chosen = check_choices(self.name, "domain", list(plain_arg(domains) or default), DOMAINS)
         need = 2 if self.view == "two_domain" else None
         if (need and len(chosen) != need) or len(chosen) < 2:
             raise ConfigError(f"data.domains: the {self.view} view needs {'exactly' if need else 'at least'} 2 domains, got {chosen}.")
         self.domain_names = chosen
-        self.root = self.resolve_root(root)
         version, base, held_out = find(self.root)
         self.records = {"train": [], "val": [], "test": []}
         for folder, split in (("train", "train"), (held_out, "test")):
@@ -117,9 +90,6 @@ class AFHQDataModule(RecordsDataModule):
         self.split_rule = f"AFHQ {version}'s own split: {base / 'train'} trains, {base / held_out} is the test split"
         self.domain_factor = "species"
         self.attr_names = list(chosen) if self.view == "multi_attribute" else []
-        self.preprocess = make_preprocess(
-            self.name, "none" if crop is None else crop, self.image_size, named=NAMED_CROPS, flip=self.flip,
-            draft=self.draft,
-        )
+        self.preprocess = self.make_preprocess("none" if crop is None else crop)
         self.details = {"layout": version, "protocol": self.protocol}
         self.finish()

@@ -1,8 +1,9 @@
-"""Loading speed of the real-dataset datamodules: ``python -m datamodules.bench`` (also ``make bench``).
+"""Loading speed of the datamodules: ``python -m datamodules.bench`` (the real datasets' loaders) and
+``python -m datamodules.bench --embedded [--loader]`` (the embedded data's rendering; both run by ``make bench``).
 
 Each datamodule reads a generated fixture in its official layout at the real image size (CelebA 178×218 JPEG,
 CelebA-HQ 1024² JPEG, Multi-PIE 640×480 PNG, BU-3DFE 512² BMP, AFHQ 512² JPEG, folders 256² JPEG — smooth
-random pictures, with grain where the files are large, written by ``tests/datamodules/fixtures.py`` into a
+random pictures, with grain where the files are large, written by :mod:`datamodules.fake_layouts` into a
 temporary folder), and ``afhq-real`` reads
 the 43 real AFHQ photographs in ``../shared/realdata/afhq`` (``--afhq DIR`` elsewhere). ``…+cache`` reads
 through ``data.cache_dir``, image by image without the loader: ``decode`` (no cache), ``fill`` (decode and
@@ -12,12 +13,15 @@ default of each (two_domain; Multi-PIE multi_factor; BU-3DFE multi_domain with p
 It reports items per second through the train loader (one item = the source image, its reference and, for
 BU-3DFE, its ground truth: 2 or 3 files decoded, cropped and resized), after one warm-up batch. Numbers depend
 on the CPU and the disk; use ``--workers`` to see the loader processes' effect (the datamodules default to 4).
+
+``--embedded`` prints the rendering throughput of synthfaces and shapes per resolution in this process (images
+per wall-clock second and per CPU second); with ``--loader`` also the synthfaces train loader's items per second
+in the first epoch and in a cached one, per view.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 import warnings
@@ -31,24 +35,15 @@ GRAIN = 6.0  # grey levels of noise in the large fixtures, so their files weigh 
 NAMES = ("celeba", "celeba_hq", "celeba_hq+cache", "multipie", "multipie+cache", "bu3dfe", "afhq", "folder", "afhq-real")
 
 
-def _fixtures():
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
-    from tests.datamodules import fixtures
-
-    return fixtures
-
-
 def _builders(tmp: Path, afhq_dir: Path, cache_format: str = "npy") -> dict[str, Callable[[dict], Any]]:
     """name → a function of the loader settings returning the datamodule (writing its fixture first)."""
+    from datamodules import fake_layouts as fx
     from datamodules.afhq import AFHQDataModule
     from datamodules.bu3dfe import BU3DFEDataModule
     from datamodules.celeba import CelebADataModule
     from datamodules.celeba_hq import CelebAHQDataModule
     from datamodules.folder import FolderDataModule
     from datamodules.multipie import MultiPIEDataModule
-
-    fx = _fixtures()
 
     def celeba(kw):
         fx.write_celeba(tmp / "celeba", n=96)
@@ -141,6 +136,58 @@ def run(names: Sequence[str] = NAMES, *, batches: int = 8, batch_size: int = 16,
     return rows
 
 
+def render_rates(sizes: Sequence[int] = (32, 64, 128, 256), seconds: float = 2.0,
+                 data: str = "synthfaces") -> dict[int, tuple[float, float]]:
+    """Rendering throughput per resolution in this process, batches of 64: (images per wall-clock second,
+    images per CPU second of this process — the figure that holds on a busy machine)."""
+    from datamodules import shapes_render, synthfaces_render
+
+    if data == "synthfaces":
+        records, render = [synthfaces_render.sample_record(0, i) for i in range(256)], synthfaces_render.render_batch
+    else:
+        records, render = [shapes_render.sample_shape(0, i) for i in range(256)], shapes_render.render_shapes
+    out = {}
+    for size in sizes:
+        render(records[:8], size)  # warm up: grids, noise bank
+        done, k = 0, 0
+        start, cpu = time.perf_counter(), time.process_time()
+        while time.perf_counter() - start < seconds or done == 0:
+            render([records[(k * 64 + j) % len(records)] for j in range(64)], size)
+            done += 64
+            k += 1
+        out[int(size)] = (done / (time.perf_counter() - start), done / max(time.process_time() - cpu, 1e-9))
+    return out
+
+
+def loader_rates(view: str, size: int, batch_size: int = 16, n: int = 1024) -> tuple[float, float]:
+    """Items per second of the synthfaces train loader: (first epoch, an epoch from the render cache)."""
+    from datamodules.synthetic import SynthFacesDataModule
+
+    dm = SynthFacesDataModule(view=view, image_size=size, train_size=n, batch_size=batch_size)
+    dm.setup("fit")
+    rates = []
+    for _ in range(2):
+        start = time.perf_counter()
+        for _batch in dm.train_dataloader():
+            pass
+        rates.append(n / (time.perf_counter() - start))
+    return rates[0], rates[1]
+
+
+def embedded(data: str, sizes: Sequence[int], seconds: float, loader: bool) -> None:
+    """Print the embedded data's rendering (and, with ``loader``, train loader) throughput."""
+    import torch
+
+    torch.set_num_threads(1)
+    for name in ("synthfaces", "shapes") if data == "both" else (data,):
+        for size, (wall, cpu) in render_rates(sizes, seconds, name).items():
+            print(f"{name:10s} {size:4d} px  {wall:8.0f} images/s  ({cpu:.0f} per CPU second)")
+    if loader:
+        for view in ("two_domain", "multi_domain", "multi_attribute", "multi_factor"):
+            first, cached = loader_rates(view, 64)
+            print(f"loader {view:15s} 64 px  first epoch {first:7.0f} items/s  cached {cached:7.0f} items/s")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", nargs="+", default=list(NAMES), choices=NAMES)
@@ -150,7 +197,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--image-size", type=int, default=128)
     parser.add_argument("--afhq", default=str(REAL_AFHQ), help="the real AFHQ photographs (v1 layout)")
     parser.add_argument("--cache-format", default="npy", choices=("png", "npy"))
+    parser.add_argument("--embedded", nargs="?", const="both", choices=("synthfaces", "shapes", "both"),
+                        help="time the embedded data's rendering instead (synthfaces, shapes or both)")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[32, 64, 128, 256], help="--embedded: resolutions")
+    parser.add_argument("--seconds", type=float, default=2.0, help="--embedded: time per measurement")
+    parser.add_argument("--loader", action="store_true", help="--embedded: also time the train loader per view")
     args = parser.parse_args(argv)
+    if args.embedded:
+        embedded(args.embedded, args.sizes, args.seconds, args.loader)
+        return
     print(f"train loader, {args.image_size} px, batch {args.batch_size}, {args.workers} worker process(es), "
           f"{args.batches} batches after a warm-up batch")
     print(f"{'data':<18}{'pass':<6}{'images':>8}{'seconds':>10}{'images/s':>11}")

@@ -39,7 +39,8 @@ from typing import Any
 import numpy as np
 
 from datamodules.base import check_choice, check_choices, check_positive_int
-from datamodules.records import ImageRecord, RecordsDataModule, make_preprocess, plain_arg
+from datamodules.images import ImageRecord, plain_arg
+from datamodules.records import RecordsDataModule
 from suite.errors import ConfigError, DatasetError
 
 ENV_VAR = "BU3DFE_ROOT"
@@ -56,6 +57,7 @@ LAYOUT = (
     "(e.g. F0001/F0001_AN01WH_F2D.bmp, F0001/F0001_NE00WH_F2D.bmp)"
 )
 FACTORS = ("identity", "expression", "intensity", "gender", "race")
+VIEWS = ("two_domain", "multi_domain", "multi_factor")
 NAMED_CROPS: dict[str, dict[str, Any]] = {
     "none": {"crop": "full"},  # the whole (square, 512²) texture
     "center": {"crop": "square"},
@@ -109,7 +111,9 @@ def scan(root: Path) -> tuple[list[str], list[ImageRecord]]:
     return subjects, records
 
 
-class BU3DFEDataModule(RecordsDataModule):
+class BU3DFEDataModule(
+    RecordsDataModule, dataset="bu3dfe", views=VIEWS, env_var=ENV_VAR, layout=LAYOUT, crops=NAMED_CROPS
+):
     """BU-3DFE.
 
     Args:
@@ -122,55 +126,22 @@ class BU3DFEDataModule(RecordsDataModule):
         factors: multi_factor's factors (identity, expression, intensity; also gender, race).
         test_subjects: the number of subjects drawn for the test split with ``split_seed``, or their names.
         split_seed: the seed of that draw (1234).
-        direction: a2b | b2a (two_domain; a2b translates expressions[0] → expressions[1]).
         shave: pixels cut from every border before resizing (null: the protocol's; disent 2, aggan 0).
         image_size, crop (null = none | center | side | box …), val_size, flip, draft, on_bad_image,
-        cache_dir, cache_format, batch_size, num_workers, pin_memory, seed: see
-        :class:`datamodules.records.RecordsDataModule`.
-        name, scale: suite meta keys; ignored.
+        cache_dir, cache_format, batch_size, num_workers, pin_memory, seed, view, root,
+        direction: see :class:`datamodules.records.RecordsDataModule`.
     """
 
-    name = "bu3dfe"
-    views = ("two_domain", "multi_domain", "multi_factor")
-    env_var = ENV_VAR
-    layout = LAYOUT
-
     def __init__(
-        self,
-        view: str = "two_domain",
-        root: str | None = None,
-        protocol: str = "auto",
-        expressions: Sequence[str] | None = None,
-        intensities: Sequence[int] | None = None,
-        factors: Sequence[str] | None = None,
-        test_subjects: int | Sequence[str] = 10,
-        split_seed: int = 1234,
-        direction: str = "a2b",
-        image_size: int = 128,
-        crop: Any = None,
-        shave: int | None = None,
-        val_size: int = 16,
-        flip: bool = True,
-        draft: bool = True,
-        on_bad_image: str = "stop",
-        cache_dir: str | None = None,
-        cache_format: str = "npy",
-        batch_size: int = 16,
-        num_workers: int = 4,
-        pin_memory: bool | None = None,
-        seed: int = 0,
-        name: str | None = None,
-        scale: str | None = None,
+        self, protocol: str = "auto", expressions: Sequence[str] | None = None,
+        intensities: Sequence[int] | None = None, factors: Sequence[str] | None = None,
+        test_subjects: int | Sequence[str] = 10, split_seed: int = 1234, image_size: int = 128,
+        crop: Any = None, shave: int | None = None, **common: Any
     ):
-        super().__init__(
-            view, image_size=image_size, val_size=val_size, flip=flip, draft=draft, on_bad_image=on_bad_image,
-            cache_dir=cache_dir, cache_format=cache_format, batch_size=batch_size, num_workers=num_workers,
-            pin_memory=pin_memory, seed=seed,
-        )
+        super().__init__(image_size=image_size, **common)
         protocol = check_choice(self.name, "protocol", protocol, ("auto", *PROTOCOLS))
         self.protocol = AUTO_PROTOCOL[self.view] if protocol == "auto" else protocol
         p = PROTOCOLS[self.protocol]
-        self.direction = check_choice(self.name, "direction", direction, ("a2b", "b2a"))
         chosen = check_choices(self.name, "expression", list(plain_arg(expressions) or p["expressions"]), EXPRESSIONS)
         if self.view == "two_domain" and len(chosen) != 2:
             raise ConfigError(f"data.expressions: the two_domain view needs exactly 2 expressions, got {chosen}.")
@@ -184,7 +155,6 @@ class BU3DFEDataModule(RecordsDataModule):
         self.split_seed = int(split_seed)
         test_subjects = plain_arg(test_subjects)
 
-        self.root = self.resolve_root(root)
         subjects, found = scan(self.root)
         kept = [
             r for r in found
@@ -217,10 +187,7 @@ class BU3DFEDataModule(RecordsDataModule):
         }
         self.domain_factor, self.domain_names = "expression", list(chosen)
         self.pair_key, self.pair_rank = "identity", "intensity"
-        pre = make_preprocess(
-            self.name, p["crop"] if crop is None else crop, self.image_size, named=NAMED_CROPS, flip=self.flip,
-            draft=self.draft,
-        )
+        pre = self.make_preprocess(p["crop"] if crop is None else crop)
         self.preprocess = dataclasses.replace(pre, shave=p["shave"] if shave is None else shave)
         self.details = {"layout": "subject folders", "protocol": self.protocol, "intensities": self.intensities}
         self.finish()

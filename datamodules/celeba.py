@@ -46,7 +46,8 @@ import numpy as np
 
 from datamodules import celeba_layout as layout
 from datamodules.base import check_choice, check_positive_int
-from datamodules.records import ImageRecord, RecordsDataModule, make_preprocess, plain_arg
+from datamodules.images import ImageRecord, plain_arg
+from datamodules.records import RecordsDataModule
 from suite.errors import ConfigError, DatasetError
 
 ENV_VAR = "CELEBA_ROOT"
@@ -56,6 +57,7 @@ BRIDGE_ATTRIBUTES = (
 )
 HAIR_COLOURS = ("Black_Hair", "Blond_Hair", "Brown_Hair")
 # named crops (Preprocess arguments) for the 178×218 aligned images
+VIEWS = ("two_domain", "multi_domain", "multi_attribute")
 NAMED_CROPS: dict[str, dict[str, Any]] = {
     "center": {"crop": 178},  # StarGAN/SPM: transforms.CenterCrop(178) → the box (0, 20, 178, 198)
     "bridge": {"box": (3, 26, 173, 196)},  # STGAN/AttGAN: 170×170 at offset_h 26, offset_w 3
@@ -77,7 +79,9 @@ def shuffled_rows(n: int, seed: int) -> list[int]:
     return order
 
 
-class CelebADataModule(RecordsDataModule):
+class CelebADataModule(
+    RecordsDataModule, dataset="celeba", views=VIEWS, env_var=ENV_VAR, layout=layout.LAYOUT, crops=NAMED_CROPS
+):
     """CelebA (aligned 178×218 images, 40 binary attributes).
 
     Args:
@@ -88,7 +92,6 @@ class CelebADataModule(RecordsDataModule):
             the aggan protocol's per-domain selection in every view.
         attributes: multi_attribute's names (default the bridge's 14) or multi_domain's mutually exclusive
             ones (default Black_Hair, Blond_Hair, Brown_Hair); unknown names are refused with the valid ones.
-        direction: two_domain only; a2b translates not_<attribute> → <attribute>, b2a the reverse.
         image_size: output side.
         crop: null (the protocol's) | center | bridge | none | a side | [w, h] | [left, top, right, bottom] |
             {size, shift, box, anchor, shave}.
@@ -96,50 +99,18 @@ class CelebADataModule(RecordsDataModule):
         per_domain: aggan: images of each domain in train, and as many again in test.
         split_seed: the seed of the spm/aggan shuffles (1234).
         val_size: validation items.
-        flip, draft, on_bad_image, cache_dir, cache_format: see :class:`datamodules.records.RecordsDataModule`.
+        flip, draft, on_bad_image, cache_dir, cache_format, view, root, direction: see :class:`datamodules.records.RecordsDataModule`.
         batch_size, num_workers, pin_memory, seed: loader settings.
-        name, scale: suite meta keys of the config; accepted and ignored.
     """
 
-    name = "celeba"
-    views = ("two_domain", "multi_domain", "multi_attribute")
-    env_var = ENV_VAR
-    layout = layout.LAYOUT
-
     def __init__(
-        self,
-        view: str = "two_domain",
-        root: str | None = None,
-        protocol: str = "auto",
-        attribute: str = "Smiling",
-        attributes: Sequence[str] | None = None,
-        direction: str = "a2b",
-        image_size: int = 128,
-        crop: Any = None,
-        test_size: int = 2000,
-        per_domain: int = 1000,
-        split_seed: int = 1234,
-        val_size: int = 16,
-        flip: bool = True,
-        draft: bool = True,
-        on_bad_image: str = "stop",
-        cache_dir: str | None = None,
-        cache_format: str = "npy",
-        batch_size: int = 16,
-        num_workers: int = 4,
-        pin_memory: bool | None = None,
-        seed: int = 0,
-        name: str | None = None,
-        scale: str | None = None,
+        self, protocol: str = "auto", attribute: str = "Smiling", attributes: Sequence[str] | None = None,
+        image_size: int = 128, crop: Any = None, test_size: int = 2000, per_domain: int = 1000,
+        split_seed: int = 1234, **common: Any
     ):
-        super().__init__(
-            view, image_size=image_size, val_size=val_size, flip=flip, draft=draft, on_bad_image=on_bad_image,
-            cache_dir=cache_dir, cache_format=cache_format, batch_size=batch_size, num_workers=num_workers,
-            pin_memory=pin_memory, seed=seed,
-        )
+        super().__init__(image_size=image_size, **common)
         protocol = check_choice(self.name, "protocol", protocol, ("auto", *PROTOCOLS))
         self.protocol = AUTO_PROTOCOL[self.view] if protocol == "auto" else protocol
-        self.direction = check_choice(self.name, "direction", direction, ("a2b", "b2a"))
         self.test_size = check_positive_int("data.test_size", test_size)
         self.per_domain = check_positive_int("data.per_domain", per_domain)
         self.split_seed = int(split_seed)
@@ -158,17 +129,13 @@ class CelebADataModule(RecordsDataModule):
         if self.view == "two_domain" or split == "per_domain":
             needed = list(dict.fromkeys([*needed, self.attribute]))
 
-        self.root = self.resolve_root(root)
         files = layout.locate(self.root, self.name)
         table = layout.read_attributes(self.name, files.attributes, needed)
         self._columns = [table.selected.index(a) for a in self.attr_names]
         on_disk = layout.present(self.name, files.images, table.files, files.attributes, self.on_bad_image)
         domains = self._domains(table)
         self.records = self._split(table, files, domains, on_disk, split)
-        self.preprocess = make_preprocess(
-            self.name, PROTOCOLS[self.protocol]["crop"] if crop is None else crop, self.image_size,
-            named=NAMED_CROPS, flip=self.flip, draft=self.draft,
-        )
+        self.preprocess = self.make_preprocess(PROTOCOLS[self.protocol]["crop"] if crop is None else crop)
         self.details = {"layout": files.form, "protocol": self.protocol}
         if self.view == "two_domain":
             self.domain_factor, self.domain_names = self.attribute, [f"not_{self.attribute}", self.attribute]

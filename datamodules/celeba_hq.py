@@ -34,14 +34,9 @@ from typing import Any
 from datamodules import celeba_layout
 from datamodules.base import check_choice, check_positive_int
 from datamodules.celeba import BRIDGE_ATTRIBUTES, HAIR_COLOURS, shuffled_rows
-from datamodules.records import (
-    ImageRecord,
-    RecordsDataModule,
-    make_preprocess,
-    malformed,
-    plain_arg,
-    read_annotation,
-)
+from datamodules.images import ImageRecord, plain_arg
+from datamodules.layouts import malformed, read_annotation
+from datamodules.records import RecordsDataModule
 from suite.errors import ConfigError, DatasetError
 
 ENV_VAR = "CELEBA_HQ_ROOT"
@@ -50,6 +45,7 @@ LAYOUT = (
     "CelebAMask-HQ's CelebA-HQ-img/0.jpg …, CelebAMask-HQ-attribute-anno.txt and CelebA-HQ-to-CelebA-mapping.txt, "
     "or StarGAN v2's celeba_hq/{train,val}/{female,male}/*.jpg"
 )
+VIEWS = ("two_domain", "multi_domain", "multi_attribute")
 NAMED_CROPS: dict[str, dict[str, Any]] = {
     "none": {"crop": "full"},  # the 1024² image as it is
     "square": {"crop": "square"},
@@ -89,7 +85,9 @@ def read_mapping(path: Path) -> dict[str, str]:
     return mapping
 
 
-class CelebAHQDataModule(RecordsDataModule):
+class CelebAHQDataModule(
+    RecordsDataModule, dataset="celeba_hq", views=VIEWS, env_var=ENV_VAR, layout=LAYOUT, crops=NAMED_CROPS
+):
     """CelebA-HQ.
 
     Args:
@@ -100,56 +98,22 @@ class CelebAHQDataModule(RecordsDataModule):
             domains female, male).
         attributes: multi_attribute's names (default the bridge's 14, as for CelebA; the folder form: [Male])
             or multi_domain's mutually exclusive ones (default the hair colours).
-        direction: a2b | b2a (two_domain).
         image_size, crop (null | none | square | side | box …), test_size, split_seed, partition_file, val_size,
         flip, draft, on_bad_image, cache_dir, cache_format, batch_size, num_workers, pin_memory, seed: as in
         :class:`datamodules.celeba.CelebADataModule`.
-        name, scale: suite meta keys; ignored.
     """
 
-    name = "celeba_hq"
-    views = ("two_domain", "multi_domain", "multi_attribute")
-    env_var = ENV_VAR
-    layout = LAYOUT
-
     def __init__(
-        self,
-        view: str = "two_domain",
-        root: str | None = None,
-        protocol: str = "auto",
-        attribute: str = "Smiling",
-        attributes: Sequence[str] | None = None,
-        direction: str = "a2b",
-        image_size: int = 256,
-        crop: Any = None,
-        test_size: int = 2000,
-        split_seed: int = 1234,
-        partition_file: str | None = None,
-        val_size: int = 16,
-        flip: bool = True,
-        draft: bool = True,
-        on_bad_image: str = "stop",
-        cache_dir: str | None = None,
-        cache_format: str = "npy",
-        batch_size: int = 8,
-        num_workers: int = 4,
-        pin_memory: bool | None = None,
-        seed: int = 0,
-        name: str | None = None,
-        scale: str | None = None,
+        self, protocol: str = "auto", attribute: str = "Smiling", attributes: Sequence[str] | None = None,
+        image_size: int = 256, crop: Any = None, test_size: int = 2000, split_seed: int = 1234,
+        partition_file: str | None = None, batch_size: int = 8, **common: Any
     ):
-        super().__init__(
-            view, image_size=image_size, val_size=val_size, flip=flip, draft=draft, on_bad_image=on_bad_image,
-            cache_dir=cache_dir, cache_format=cache_format, batch_size=batch_size, num_workers=num_workers,
-            pin_memory=pin_memory, seed=seed,
-        )
+        super().__init__(image_size=image_size, batch_size=batch_size, **common)
         protocol = check_choice(self.name, "protocol", protocol, ("auto", *PROTOCOLS))
-        self.direction = check_choice(self.name, "direction", direction, ("a2b", "b2a"))
         self.test_size = check_positive_int("data.test_size", test_size)
         self.split_seed = int(split_seed)
         self.attribute = str(attribute)
         attributes = plain_arg(attributes)
-        self.root = self.resolve_root(root)
         form, base = find_form(self.root)
         self.protocol = ("spm" if form == "mask" else "stargan_v2") if protocol == "auto" else protocol
         if (form == "stargan_v2") != (self.protocol == "stargan_v2"):
@@ -162,9 +126,7 @@ class CelebAHQDataModule(RecordsDataModule):
             self._read_mask_form(base, attributes, partition_file)
         else:
             self._read_folder_form(base, attributes)
-        self.preprocess = make_preprocess(
-            self.name, "none" if crop is None else crop, self.image_size, named=NAMED_CROPS, flip=self.flip, draft=self.draft
-        )
+        self.preprocess = self.make_preprocess("none" if crop is None else crop)
         self.details = {"layout": form, "protocol": self.protocol}
         self.finish()
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from datamodules.base import check_choices
-from datamodules.records import malformed, read_annotation
+from datamodules.layouts import malformed, read_annotation
 from suite.errors import DatasetError
 
 LAYOUT = (

@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from datamodules.base import check_choice
-from datamodules.records import ImageRecord, RecordsDataModule, make_preprocess, plain_arg
+from datamodules.images import ImageRecord, plain_arg
+from datamodules.records import RecordsDataModule
 from suite.errors import ConfigError, DatasetError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -35,6 +36,7 @@ LAYOUT = (
     "trainA/ trainB/ testA/ testB/, or one folder per domain (<domain>/*.jpg)"
 )
 CYCLEGAN = re.compile(r"^(train|test|val)(.+)$")
+VIEWS = ("two_domain", "multi_domain", "multi_attribute")
 NAMED_CROPS: dict[str, dict[str, Any]] = {
     "none": {"crop": "full"},  # the whole image resized to a square (SAT, CycleGAN's test-time resize)
     "square": {"crop": "square"},  # the largest centred square
@@ -77,59 +79,29 @@ def scan(root: Path) -> tuple[str, dict[str, dict[str, Path]]]:
     return "classes", {"all": {d: root / d for d in names}}
 
 
-class FolderDataModule(RecordsDataModule):
+class FolderDataModule(
+    RecordsDataModule, dataset="folder", views=VIEWS, env_var=None, layout=LAYOUT, crops=NAMED_CROPS
+):
     """Folders of images as domains.
 
     Args:
         view: two_domain | multi_domain | multi_attribute.
         root: the folder holding the domain folders (required: there is no environment variable).
         domains: the domains in order (default: every folder with images; two_domain needs exactly 2).
-        direction: a2b | b2a (two_domain).
         test_fraction: one-folder-per-domain layout: the share of each domain held out for testing.
         split_seed: the seed of that split.
         image_size, crop (null = none | square | side | box …), val_size, flip, draft, on_bad_image, cache_dir,
-        cache_format, batch_size, num_workers, pin_memory, seed: see :class:`datamodules.records.RecordsDataModule`.
-        name, scale: suite meta keys; ignored.
+        cache_format, batch_size, num_workers, pin_memory, seed, view, root, direction: see :class:`datamodules.records.RecordsDataModule`.
     """
 
-    name = "folder"
-    views = ("two_domain", "multi_domain", "multi_attribute")
-    env_var = None
-    layout = LAYOUT
-
     def __init__(
-        self,
-        view: str = "two_domain",
-        root: str | None = None,
-        domains: Sequence[str] | None = None,
-        direction: str = "a2b",
-        test_fraction: float = 0.1,
-        split_seed: int = 1234,
-        image_size: int = 256,
-        crop: Any = None,
-        val_size: int = 16,
-        flip: bool = True,
-        draft: bool = True,
-        on_bad_image: str = "stop",
-        cache_dir: str | None = None,
-        cache_format: str = "npy",
-        batch_size: int = 1,
-        num_workers: int = 4,
-        pin_memory: bool | None = None,
-        seed: int = 0,
-        name: str | None = None,
-        scale: str | None = None,
+        self, domains: Sequence[str] | None = None, test_fraction: float = 0.1, split_seed: int = 1234,
+        image_size: int = 256, crop: Any = None, batch_size: int = 1, **common: Any
     ):
-        super().__init__(
-            view, image_size=image_size, val_size=val_size, flip=flip, draft=draft, on_bad_image=on_bad_image,
-            cache_dir=cache_dir, cache_format=cache_format, batch_size=batch_size, num_workers=num_workers,
-            pin_memory=pin_memory, seed=seed,
-        )
-        self.direction = check_choice(self.name, "direction", direction, ("a2b", "b2a"))
+        super().__init__(image_size=image_size, batch_size=batch_size, **common)
         if not 0 < float(test_fraction) < 1:
             raise ConfigError(f"data.test_fraction must be between 0 and 1, got {test_fraction!r}.")
         self.test_fraction, self.split_seed = float(test_fraction), int(split_seed)
-        self.root = self.resolve_root(root)
         kind, folders = scan(self.root)
         files = {s: {d: images_in(f) for d, f in by_domain.items()} for s, by_domain in folders.items()}
         first = "all" if kind == "classes" else "train"
@@ -156,10 +128,7 @@ class FolderDataModule(RecordsDataModule):
             self.split_rule = f"the folders' own split ({'train/, test/ or val/' if kind == 'split' else 'trainX/, testX/'})"
         self.domain_factor = "folder"
         self.attr_names = list(self.domain_names) if self.view == "multi_attribute" else []
-        self.preprocess = make_preprocess(
-            self.name, "none" if crop is None else crop, self.image_size, named=NAMED_CROPS, flip=self.flip,
-            draft=self.draft,
-        )
+        self.preprocess = self.make_preprocess("none" if crop is None else crop)
         self.details = {"layout": kind}
         self.finish()
 

@@ -23,11 +23,13 @@ from typing import Any
 
 from datamodules import multipie_layout as layout
 from datamodules.base import check_choice, check_choices, check_positive_int
-from datamodules.records import ImageRecord, RecordsDataModule, make_preprocess, plain_arg
+from datamodules.images import ImageRecord, plain_arg
+from datamodules.records import RecordsDataModule
 from suite.errors import ConfigError, DatasetError
 
 ENV_VAR = "MULTIPIE_ROOT"
 FACTORS = ("identity", "expression", "illumination", "session", "camera")
+VIEWS = ("multi_factor", "multi_domain", "two_domain")
 NAMED_CROPS: dict[str, dict[str, Any]] = {
     "disent": {"crop": 220, "anchor": "top"},  # prepare_multi.py: -gravity North -crop 220x220+0+0
     "center": {"crop": "square"},  # the largest centred square (480×480 of the 640×480 frame)
@@ -53,7 +55,9 @@ def first_subjects(subjects: Sequence[Any], test_subjects: int | Sequence[Any]) 
     return sorted(test_subjects)
 
 
-class MultiPIEDataModule(RecordsDataModule):
+class MultiPIEDataModule(
+    RecordsDataModule, dataset="multipie", views=VIEWS, env_var=ENV_VAR, layout=layout.LAYOUT, crops=NAMED_CROPS
+):
     """Multi-PIE.
 
     Args:
@@ -66,52 +70,20 @@ class MultiPIEDataModule(RecordsDataModule):
         illuminations: flash numbers to keep (null: all).
         factors: multi_factor's factors (disent: identity, expression, illumination; also session, camera).
         test_subjects: the number of lowest-numbered subjects held out as the test split, or their numbers.
-        direction: a2b | b2a (two_domain).
         image_size, crop (null | disent | center | none | side | box …), val_size, flip, draft, on_bad_image,
-        cache_dir, cache_format, batch_size, num_workers, pin_memory, seed: see
-        :class:`datamodules.records.RecordsDataModule`.
-        name, scale: suite meta keys; ignored.
+        cache_dir, cache_format, batch_size, num_workers, pin_memory, seed, view, root,
+        direction: see :class:`datamodules.records.RecordsDataModule`.
     """
 
-    name = "multipie"
-    views = ("multi_factor", "multi_domain", "two_domain")
-    env_var = ENV_VAR
-    layout = layout.LAYOUT
-
     def __init__(
-        self,
-        view: str = "multi_factor",
-        root: str | None = None,
-        protocol: str = "disent",
-        cameras: Sequence[str] | None = None,
-        expressions: Sequence[str] | None = None,
-        illuminations: Sequence[int] | None = None,
-        factors: Sequence[str] | None = None,
-        test_subjects: int | Sequence[int] | None = None,
-        direction: str = "a2b",
-        image_size: int = 128,
-        crop: Any = None,
-        val_size: int = 16,
-        flip: bool = False,
-        draft: bool = True,
-        on_bad_image: str = "stop",
-        cache_dir: str | None = None,
-        cache_format: str = "npy",
-        batch_size: int = 16,
-        num_workers: int = 4,
-        pin_memory: bool | None = None,
-        seed: int = 0,
-        name: str | None = None,
-        scale: str | None = None,
+        self, protocol: str = "disent", cameras: Sequence[str] | None = None,
+        expressions: Sequence[str] | None = None, illuminations: Sequence[int] | None = None,
+        factors: Sequence[str] | None = None, test_subjects: int | Sequence[int] | None = None,
+        image_size: int = 128, crop: Any = None, flip: bool = False, **common: Any
     ):
-        super().__init__(
-            view, image_size=image_size, val_size=val_size, flip=flip, draft=draft, on_bad_image=on_bad_image,
-            cache_dir=cache_dir, cache_format=cache_format, batch_size=batch_size, num_workers=num_workers,
-            pin_memory=pin_memory, seed=seed,
-        )
+        super().__init__(image_size=image_size, flip=flip, **common)
         self.protocol = check_choice(self.name, "protocol", protocol, tuple(PROTOCOLS))
         p = PROTOCOLS[self.protocol]
-        self.direction = check_choice(self.name, "direction", direction, ("a2b", "b2a"))
         self.cameras = check_choices(self.name, "camera", [str(c) for c in plain_arg(cameras) or p["cameras"]], layout.CAMERAS)
         if expressions is None:
             expressions = TWO_DOMAIN_DEFAULT if self.view == "two_domain" else p["expressions"]
@@ -129,7 +101,6 @@ class MultiPIEDataModule(RecordsDataModule):
         else:
             test_subjects = [int(s) for s in test_subjects]
 
-        self.root = self.resolve_root(root)
         found = layout.scan(self.root, tuple(self.cameras))
         kept = [
             r for r in found
@@ -157,10 +128,7 @@ class MultiPIEDataModule(RecordsDataModule):
             "camera": list(self.cameras),
         }
         self.domain_factor, self.domain_names = "expression", list(self.expressions)
-        self.preprocess = make_preprocess(
-            self.name, p["crop"] if crop is None else crop, self.image_size, named=NAMED_CROPS, flip=self.flip,
-            draft=self.draft,
-        )
+        self.preprocess = self.make_preprocess(p["crop"] if crop is None else crop)
         self.details = {"layout": "multiview", "protocol": self.protocol, "cameras": self.cameras}
         self.finish()
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from datamodules.celeba import BRIDGE_ATTRIBUTES, CelebADataModule
-from datamodules.records import BadImageError
+from datamodules.images import BadImageError
 from suite.errors import DatasetError
 from suite.training import build_datamodule
 from tests.conftest import compose_config

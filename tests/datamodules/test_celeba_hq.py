@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from datamodules import records
+from datamodules import images
 from datamodules.celeba_hq import CelebAHQDataModule
 from suite.errors import DatasetError
 from suite.training import build_datamodule
@@ -119,7 +119,7 @@ def test_cache_stores_resized_images_once_and_reads_them_back(hq, tmp_path, monk
     def no_decoding(self, path, flip=False):
         raise AssertionError(f"decoded {path} again")
 
-    monkeypatch.setattr(records.Preprocess, "__call__", no_decoding)
+    monkeypatch.setattr(images.Preprocess, "__call__", no_decoding)
     again = [ds[k] for k in range(2 * len(ds))]
     assert all(torch.equal(a["image"], b["image"]) for a, b in zip(first, again))
     monkeypatch.undo()

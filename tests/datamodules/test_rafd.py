@@ -12,9 +12,9 @@ import torch
 from PIL import Image
 from torch._utils import ExceptionWrapper
 
+from datamodules.images import BadImageError, ImageError, Preprocess
 from datamodules.rafd import RaFDDataModule
 from datamodules.rafd_layout import EXPRESSIONS, GAZES
-from datamodules.records import BadImageError, ImageError, Preprocess
 from suite.errors import DatasetError
 from suite.training import train
 
