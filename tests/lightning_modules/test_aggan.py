@@ -17,7 +17,7 @@ INFO5 = {**INFO2, "view": "multi_domain", "domain_names": ["neutral", "happy", "
 
 
 def make(*overrides: str, info=INFO2):
-    cfg = compose_config(["run_dir=/tmp/unused", "logger=none", "trainer.max_steps=10", "method.generator.ngf=8",
+    cfg = compose_config(["run_dir=/tmp/unused", "logger=none", "scale=synth", "trainer.max_steps=10", "method.generator.ngf=8",
                           "method.generator.n_blocks=1", "method.discriminator.ndf=8", *overrides])
     return build_method(cfg, info)
 

@@ -18,7 +18,8 @@ ATTRS = ["Smiling", "Eyeglasses", "Bangs", "Blond_Hair"]
 INFO = {"name": "synthfaces", "view": "multi_attribute", "image_size": 32, "channels": 3, "attr_names": ATTRS,
         "num_attrs": 4}
 TINY = ["method.generator.ngf=8", "method.generator.spade_hidden=8", "method.mapping.start_channels=8",
-        "method.mapping.channels=8", "method.encoder.nef=4", "method.code_channels=8", "method.discriminator.ndf=8"]
+        "method.mapping.channels=8", "method.encoder.nef=4", "method.code_channels=8", "method.discriminator.ndf=8",
+        "scale=synth"]
 
 
 @pytest.fixture(autouse=True)
@@ -296,13 +297,13 @@ def test_checkpoint_round_trip_and_evaluation(make_cfg, tmp_path):
 
 
 def test_shapes_cannot_offer_the_multi_attribute_view():
-    cfg = compose_config(["run_dir=/tmp/unused", "method=bridge", "data=shapes"])
+    cfg = compose_config(["run_dir=/tmp/unused", "method=bridge", "data=shapes", "scale=synth"])
     with pytest.raises(DatasetError, match="multi_attribute"):
         build_datamodule(cfg, cfg.method.view)
 
 
 def test_default_synthfaces_config_instantiates():
-    cfg = compose_config(["run_dir=/tmp/unused", "method=bridge", "data=synthfaces"])
+    cfg = compose_config(["run_dir=/tmp/unused", "method=bridge", "data=synthfaces", "scale=synth"])
     dm = build_datamodule(cfg, cfg.method.view)
     m = build_method(cfg, dm.info)
     assert m.num_attrs == len(dm.info["attr_names"]) and m.code_size == 16

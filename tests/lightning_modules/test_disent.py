@@ -25,7 +25,7 @@ INFO = {"name": "synthfaces", "view": "multi_factor", "image_size": 32, "channel
                           "expression": ["neutral", "happy", "surprised", "angry", "sad"],
                           "gaze": ["left", "front", "right"], "illumination": ["left", "front", "right"]}}
 TINY = ["method.encoder.ngf=4", "method.decoder.n_blocks=1", "method.classifier.ndf=4", "method.discriminator.ndf=4",
-        "method.discriminator.n_layers=3"]
+        "method.discriminator.n_layers=3", "scale=synth"]
 RUN = [*TINY, "method=disent", "data=synthfaces", "data.image_size=32", "data.batch_size=4", "data.train_size=32",
        "data.val_size=8", "data.test_size=8", "method.expected_embeddings.max_images=16",
        "method.attributes=[identity,expression,illumination]"]

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 INFO = {"name": "synthfaces", "view": "two_domain", "image_size": 16, "channels": 3, "domain_names": ["neutral", "happy"],
         "num_domains": 2, "direction": "a2b"}
 SMALL = ["method.generator.ngf=4", "method.generator.n_blocks=1", "method.discriminator.ndf=4",
-         "method.attention.decoder_channels=[8,4]"]
+         "method.attention.decoder_channels=[8,4]", "scale=synth"]
 TINY_RUN = [*SMALL, "data.image_size=32", "data.batch_size=2", "data.train_size=16", "data.test_size=8",
             "data.val_size=4", "method.sample_every=0", "method.num_samples=2"]
 

@@ -20,7 +20,7 @@ INFO2 = {**INFO5, "view": "two_domain", "domain_names": ["square", "circle"], "n
 INFO_HR = {**INFO5, "image_size": 64}
 TINY = ["method.generator.ngf=8", "method.generator.n_blocks=1", "method.generator.n_refine_blocks=1",
         "method.discriminator.ndf=8", "method.discriminator.n_layers=3", "method.motion_classifier.ndf=8",
-        "method.enhancer.ngf=4", "method.n_critic=1"]
+        "method.enhancer.ngf=4", "method.n_critic=1", "scale=synth"]
 
 
 
