@@ -15,7 +15,7 @@ setup: $(STAMP)
 
 ## Train the default recipe (AGGAN, neutral → happy, embedded faces) on the CPU and evaluate it (≤ 10 min).
 demo: $(STAMP)
-	$(PY) train.py hydra.run.dir=runs/demo evaluate_after=true
+	$(PY) train.py experiment=aggan_synth hydra.run.dir=runs/demo evaluate_after=true
 
 ## The whole test suite (what CI runs).
 test: $(STAMP)

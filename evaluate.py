@@ -20,7 +20,6 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-import suite.config  # noqa: F401
 from suite.errors import ConfigError, SuiteError
 
 

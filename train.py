@@ -1,7 +1,8 @@
 """Train a method: ``python train.py [method=…] [data=…] [trainer=…] [logger=…] [experiment=…] [key=value …]``.
 
-``python train.py`` alone runs the demo (AGGAN, neutral → happy on the embedded faces, CPU scale).
-See README.md for the command-line contract.
+``python train.py experiment=aggan_synth`` is the demo (AGGAN, neutral → happy on the embedded faces, CPU scale:
+``make demo``); ``python train.py`` alone trains AGGAN on the embedded faces at paper scale. See README.md for the
+command-line contract.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-import suite.config  # noqa: F401  (registers the ${scaled:…} resolver before Hydra composes)
+from suite.config import register_resolvers
 from suite.errors import SuiteError
 
 
@@ -22,6 +23,7 @@ def main(cfg: DictConfig) -> None:
 
     from suite.training import redact_hydra_files, train
 
+    register_resolvers()  # a launcher's worker (submitit) runs main() without this script's __main__ block
     hydra_cfg = HydraConfig.get()
     if hydra_cfg.output_subdir:
         redact_hydra_files(Path(hydra_cfg.runtime.output_dir) / hydra_cfg.output_subdir)
@@ -50,4 +52,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    register_resolvers()  # before Hydra composes, so `--cfg job --resolve` can print `${scaled:…}` values
     main()

@@ -29,7 +29,6 @@ def main(argv: list[str] | None = None) -> int:
 
     from omegaconf import OmegaConf
 
-    import suite.config  # noqa: F401
     from suite.errors import SuiteError
     from suite.inference import (
         list_images,

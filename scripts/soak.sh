@@ -7,7 +7,7 @@ PY=${PY:-.venv/bin/python}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} WANDB_MODE=disabled
 OUT=${SOAK_DIR:-runs/soak}
 rm -rf "$OUT"
-TINY=(logger=csv trainer=cpu trainer.enable_progress_bar=false method.generator.ngf=8 method.generator.n_blocks=1
+TINY=(logger=csv trainer=cpu scale=synth trainer.enable_progress_bar=false method.generator.ngf=8 method.generator.n_blocks=1
       method.discriminator.ndf=8 data.image_size=32 data.batch_size=4 data.train_size=64 data.val_size=8
       data.test_size=16 method.sample_every=100 checkpoint_every=25)
 STEPS=(100 200 300 400)

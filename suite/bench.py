@@ -95,7 +95,9 @@ def compose(method: str, *, paper: bool, run_dir: Path, iterations: int, precisi
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
-    import suite.config  # noqa: F401  (resolvers)
+    from suite.config import register_resolvers
+
+    register_resolvers()
 
     setting = PAPER_SETTING[method] if paper else SYNTH_SETTING
     overrides = [

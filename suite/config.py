@@ -1,10 +1,12 @@
 """Hydra/OmegaConf helpers: the ``scaled`` resolver, config sanitising, data-config preparation.
 
 ``${scaled:PAPER,SYNTH}`` picks the published value or the CPU-scale one by the top-level ``scale`` key
-(``paper`` | ``synth``). ``scale`` defaults to the dataset's ``data.scale`` — ``synth`` for the embedded data,
-``paper`` for the real datasets — so ``python train.py method=cyclegan data=shapes`` trains in minutes on a
-CPU while ``data=celeba`` gets the paper's settings; ``scale=paper`` forces the published ones anywhere.
-A command-line value (e.g. ``method.generator.ngf=32``) replaces the whole expression and always wins.
+(``paper`` | ``synth``), which the ``scale`` config group sets (conf/scale/, with a ``scale_note`` saying what it
+means): ``paper`` by default, ``synth`` where an embedded-data recipe (``experiment=aggan_synth``, …) or
+``scale=synth`` on the command line selects it. Choosing a dataset never changes it. A command-line value (e.g.
+``method.generator.ngf=32``) replaces the whole expression and always wins.
+
+Entry points that compose configs call :func:`register_resolvers` first (importing this module registers nothing).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ _SECRET = re.compile(r"(api[_-]?key|token|secret|password|passwd|credential)", r
 
 
 def _scaled(paper: Any, synth: Any, *, _root_: DictConfig) -> Any:
+    """``${scaled:PAPER,SYNTH}``: PAPER or SYNTH by the config's top-level ``scale``."""
     scale = _root_.get("scale", "paper")
     if scale not in SCALES:
         raise ConfigError(f"scale must be one of {SCALES}, got '{scale}'.")
@@ -28,11 +31,9 @@ def _scaled(paper: Any, synth: Any, *, _root_: DictConfig) -> Any:
 
 
 def register_resolvers() -> None:
+    """Register the suite's OmegaConf resolvers (``scaled``); idempotent. Call it before composing a config."""
     if not OmegaConf.has_resolver("scaled"):
         OmegaConf.register_new_resolver("scaled", _scaled)
-
-
-register_resolvers()
 
 
 def strip_secrets(value: Any) -> Any:
@@ -49,12 +50,14 @@ def to_plain(cfg: DictConfig) -> dict:
     return strip_secrets(OmegaConf.to_container(cfg, resolve=True))
 
 
-DATA_META_KEYS = ("scale",)
+# Keys that configs stored in older checkpoints carry under ``data`` and that are no datamodule arguments:
+# ``data.scale`` (before conf/scale/ existed, each data config named its scale).
+LEGACY_DATA_KEYS = ("scale",)
 
 
 def data_kwargs(data_cfg: DictConfig) -> DictConfig:
-    """The data config without the suite's meta keys (they are not datamodule arguments)."""
+    """The data config as datamodule arguments: resolved, without the keys of older checkpoints' stored configs."""
     cfg = OmegaConf.to_container(data_cfg, resolve=True)
-    for key in DATA_META_KEYS:
+    for key in LEGACY_DATA_KEYS:
         cfg.pop(key, None)
     return OmegaConf.create(cfg)

@@ -22,7 +22,6 @@ import torch
 from lightning_utilities.core.apply_func import apply_to_collection
 from omegaconf import OmegaConf
 
-import suite.config  # noqa: F401  (registers resolvers used by stored configs)
 from lightning_modules.samples import save_motion_combination_grid, save_sample_grid
 from metrics.eval_classifier import get_or_train_eval_classifier
 from metrics.image_quality import mse_255, psnr, ssim

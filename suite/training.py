@@ -19,6 +19,7 @@ from suite.checkpoints import check_resume_compatible, read_checkpoint
 from suite.config import data_kwargs, to_plain
 from suite.errors import ConfigError, SuiteError
 from suite.speed import FastPaths
+from suite.strategy import settings_for_this_machine
 
 log = logging.getLogger(__name__)
 # Lightning's own deprecation noise, not actionable for users of the suite.
@@ -102,6 +103,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
                            speed.get("matmul_precision", "high"))
     loggers = build_loggers(cfg)
     trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
+    trainer_cfg.update(settings_for_this_machine(trainer_cfg))  # devices × nodes > 1: DDP fit for GAN updates
     # The method counts its own iterations and stops the trainer; Lightning's max_steps counts optimizer steps.
     trainer_cfg.update(max_steps=-1, max_epochs=trainer_cfg.get("max_epochs") or -1)
     # The datamodules shard their seeded train sampler per rank themselves; Lightning's DistributedSamplerWrapper

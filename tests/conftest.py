@@ -11,7 +11,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-import suite.config  # noqa: F401  (resolvers)
+from suite.config import register_resolvers
 from tests.helpers.batches import domain_batch  # noqa: F401  (imported from here by older test files)
 
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
@@ -20,6 +20,7 @@ torch.set_num_threads(1)  # tests use tiny nets: threads cost more than they giv
 
 
 def compose_config(overrides: list[str], config_name: str = "train") -> DictConfig:
+    register_resolvers()
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         return compose(config_name=config_name, overrides=overrides)
 
@@ -35,6 +36,7 @@ def make_cfg(tmp_path, monkeypatch):
             "logger=none",
             "trainer=cpu",
             "trainer.enable_progress_bar=false",
+            "scale=synth",  # the CPU-scale values (tiny tests; train.yaml's default is paper)
         ]
         return compose_config(base + list(overrides))
 

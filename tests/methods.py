@@ -101,7 +101,7 @@ def method_config(name: str, *overrides: str, schedule: bool = True) -> DictConf
     """The train config of the tiny ``name`` for a unit test (no logger, 10 iterations planned), plus ``overrides``
     (without the registry's short schedules when ``schedule`` is false)."""
     spec = METHODS[name]
-    return compose_config(["run_dir=/tmp/unused", "logger=none", "trainer.max_steps=10",
+    return compose_config(["run_dir=/tmp/unused", "logger=none", "scale=synth", "trainer.max_steps=10",
                            *(spec.unit if schedule else spec.nets), *overrides])
 
 

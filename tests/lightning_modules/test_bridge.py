@@ -244,13 +244,13 @@ def test_evaluation_reports_the_bridge_metrics(make_cfg, tmp_path):
 
 
 def test_shapes_cannot_offer_the_multi_attribute_view():
-    cfg = compose_config(["run_dir=/tmp/unused", "method=bridge", "data=shapes"])
+    cfg = compose_config(["run_dir=/tmp/unused", "method=bridge", "data=shapes", "scale=synth"])
     with pytest.raises(DatasetError, match="multi_attribute"):
         build_datamodule(cfg, cfg.method.view)
 
 
 def test_default_synthfaces_config_instantiates():
-    cfg = compose_config(["run_dir=/tmp/unused", "method=bridge", "data=synthfaces"])
+    cfg = compose_config(["run_dir=/tmp/unused", "method=bridge", "data=synthfaces", "scale=synth"])
     dm = build_datamodule(cfg, cfg.method.view)
     m = build_method(cfg, dm.info)
     assert m.num_attrs == len(dm.info["attr_names"]) and m.code_size == 16

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from hydra import compose, initialize_config_dir
 from hydra.utils import get_class, instantiate
 
 from suite.errors import DatasetError
@@ -12,7 +15,8 @@ from suite.training import build_datamodule, build_loggers, build_method
 from tests.conftest import CONF_DIR, compose_config
 
 CONF = Path(CONF_DIR)
-GROUP_OPTIONS = {g: sorted(p.stem for p in (CONF / g).glob("*.yaml")) for g in ("method", "data", "trainer", "logger", "debug", "experiment")}
+GROUP_OPTIONS = {g: sorted(p.stem for p in (CONF / g).glob("*.yaml"))
+                 for g in ("method", "data", "trainer", "logger", "debug", "experiment", "scale")}
 EMBEDDED = ["synthfaces", "shapes"]
 BASE = ["run_dir=/tmp/compose-test"]
 
@@ -57,7 +61,7 @@ def test_every_recipe_selects_the_dataset_and_scale_its_name_promises(experiment
 @pytest.mark.parametrize("method", GROUP_OPTIONS["method"])
 @pytest.mark.parametrize("data", EMBEDDED)
 def test_method_and_embedded_data_instantiate(method, data):
-    cfg = compose_config([*BASE, f"method={method}", f"data={data}"])
+    cfg = compose_config([*BASE, f"method={method}", f"data={data}", "scale=synth"])
     if cfg.method.view not in get_class(cfg.data._target_).views:
         # e.g. disent's multi_factor on shapes: building stops with one sentence naming the data and the view
         with pytest.raises(DatasetError) as err:
@@ -69,19 +73,64 @@ def test_method_and_embedded_data_instantiate(method, data):
     dm = build_datamodule(cfg, cfg.method.view)
     module = build_method(cfg, dm.info)
     assert module.method_name == method
-    assert cfg.scale == "synth"  # embedded data → CPU-scale recipe values
 
 
-def test_scale_paper_restores_published_values():
-    cfg = compose_config([*BASE, "scale=paper"])
+def assert_aggan_paper_values(cfg):
+    assert cfg.scale == "paper" and cfg.scale_note.startswith("published values")
     assert cfg.method.generator.ngf == 64 and cfg.method.generator.n_blocks == 9
     assert cfg.method.optim.lr == pytest.approx(1e-4) and cfg.method.lambda_tv == pytest.approx(1e-6)
     assert cfg.trainer.max_steps == 200000
 
 
+def test_paper_scale_is_the_default_even_on_the_embedded_data():
+    """Choosing a dataset never switches the scale: `python train.py` alone is paper scale (the demo is a recipe)."""
+    assert_aggan_paper_values(compose_config(BASE))
+    assert_aggan_paper_values(compose_config([*BASE, "data=shapes"]))
+    assert compose_config(BASE).data.image_size == 128
+
+
+@pytest.mark.parametrize("data", ["celeba", "rafd", "afhq"])
+def test_real_data_without_a_scale_choice_gets_paper_values(data):
+    cfg = compose_config([*BASE, "method=spm", f"data={data}"])
+    assert cfg.scale == "paper"
+    assert cfg.method.n_critic == 5 and cfg.method.generator.ngf == 64 and cfg.method.optim.lr == pytest.approx(1e-4)
+
+
+def test_scale_synth_selects_cpu_values_and_says_so():
+    cfg = compose_config([*BASE, "scale=synth"])
+    assert cfg.scale == "synth" and cfg.scale_note.startswith("CPU-scale values")
+    assert cfg.method.generator.ngf == 16 and cfg.trainer.max_steps == 1200 and cfg.data.image_size == 32
+    assert_aggan_paper_values(compose_config([*BASE, "scale=synth", "scale=paper"]))  # the last choice wins
+
+
+def test_the_demo_recipe_selects_synth_scale():
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose("train", overrides=[*BASE, "experiment=aggan_synth"], return_hydra_config=True)
+    assert cfg.hydra.runtime.choices.scale == "synth" and cfg.scale == "synth"  # a group choice, not a value
+    assert cfg.method.generator.ngf == 16 and cfg.method.optim.lr == pytest.approx(5e-4)
+    assert cfg.trainer.max_steps == 1200 and cfg.data.image_size == 32 and cfg.data.batch_size == 16
+
+
 def test_command_line_value_beats_scale():
     cfg = compose_config([*BASE, "method.generator.ngf=48"])
     assert cfg.method.generator.ngf == 48
+    cfg = compose_config([*BASE, "experiment=spm_synth", "method.n_critic=7", "trainer.max_steps=9"])
+    assert cfg.scale == "synth" and cfg.method.n_critic == 7 and cfg.trainer.max_steps == 9
+    assert compose_config([*BASE, "experiment=spm_synth", "scale=paper"]).method.n_critic == 5
+
+
+def test_no_data_config_carries_a_scale():
+    for data in GROUP_OPTIONS["data"]:
+        assert "scale" not in compose_config([*BASE, f"data={data}"]).data
+
+
+def test_cfg_job_shows_the_scale_and_why(tmp_path):
+    """`python train.py experiment=aggan_synth --cfg job` prints `scale` and `scale_note` first."""
+    res = subprocess.run([sys.executable, "train.py", "experiment=aggan_synth", "--cfg", "job"], cwd=CONF.parent,
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert lines[0] == "scale: synth" and lines[1].startswith("scale_note: CPU-scale values"), res.stdout[:400]
 
 
 def test_rafd_with_two_devices_composes():

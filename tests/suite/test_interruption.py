@@ -17,7 +17,7 @@ from suite.training import train
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ["method.generator.ngf=8", "method.generator.n_blocks=1", "method.discriminator.ndf=8", "data.image_size=32",
         "data.batch_size=2", "data.train_size=8", "data.test_size=4", "data.val_size=4", "method.sample_every=0",
-        "method.num_samples=2"]
+        "method.num_samples=2", "scale=synth"]
 ENV = {"WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin", "HOME": str(Path.home())}
 
 

@@ -20,7 +20,7 @@ def ckpt(tmp_path_factory):
     from tests.conftest import compose_config
 
     run_dir = tmp_path_factory.mktemp("run")
-    cfg = compose_config([f"run_dir={run_dir}", "logger=none", "trainer=cpu", "trainer.enable_progress_bar=false",
+    cfg = compose_config([f"run_dir={run_dir}", "logger=none", "trainer=cpu", "trainer.enable_progress_bar=false", "scale=synth",
                           *TINY, "trainer.max_steps=2"])
     return train(cfg)["checkpoint"]
 
@@ -65,7 +65,7 @@ def bridge_ckpt(tmp_path_factory):
     from tests.suite.test_resume import METHODS
 
     run_dir = tmp_path_factory.mktemp("bridge")
-    cfg = compose_config([f"run_dir={run_dir}", "logger=none", "trainer=cpu", "trainer.enable_progress_bar=false",
+    cfg = compose_config([f"run_dir={run_dir}", "logger=none", "trainer=cpu", "trainer.enable_progress_bar=false", "scale=synth",
                           *METHODS["bridge"], "trainer.max_steps=2"])
     return train(cfg)["checkpoint"]
 
