@@ -149,19 +149,6 @@ def test_unknown_expression_lists_the_valid_names(rafd_root):
     assert ", ".join(EXPRESSIONS) in str(err.value)
 
 
-def test_missing_root_names_the_path_and_layout(tmp_path, monkeypatch):
-    missing = tmp_path / "nowhere"
-    with pytest.raises(DatasetError) as err:
-        _dm(missing)
-    assert str(missing) in str(err.value) and "Rafd{angle}_{model}" in str(err.value)
-    monkeypatch.delenv("RAFD_ROOT", raising=False)
-    with pytest.raises(DatasetError, match="RAFD_ROOT"):
-        RaFDDataModule()
-    monkeypatch.setenv("RAFD_ROOT", str(missing))
-    with pytest.raises(DatasetError, match="nowhere"):
-        RaFDDataModule()
-
-
 def test_stargan_layout_uses_its_own_split(tmp_path):
     rng = np.random.default_rng(1)
     for split, n in (("train", 3), ("test", 2)):
