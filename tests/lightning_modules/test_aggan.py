@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from suite.errors import ConfigError
-from suite.trainer_stub import attach_trainer_stub as attach_trainer
 from suite.training import build_method
 from tests.conftest import compose_config, domain_batch
+from tests.trainer_stub import attach_trainer_stub as attach_trainer
 
 INFO2 = {"name": "synthfaces", "view": "two_domain", "image_size": 32, "channels": 3, "domain_names": ["neutral", "happy"], "num_domains": 2}
 INFO5 = {**INFO2, "view": "multi_domain", "domain_names": ["neutral", "happy", "surprised", "angry", "sad"], "num_domains": 5}

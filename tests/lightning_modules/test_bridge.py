@@ -10,9 +10,9 @@ from lightning_modules.bridge import attribute_difference, attribute_keeping, dr
 from lightning_modules.losses import mode_seeking_loss
 from suite.errors import ConfigError, DatasetError
 from suite.evaluation import evaluate_checkpoint, load_checkpoint_run
-from suite.trainer_stub import attach_trainer_stub as attach_trainer
 from suite.training import build_datamodule, build_method, train
 from tests.conftest import compose_config
+from tests.trainer_stub import attach_trainer_stub as attach_trainer
 
 ATTRS = ["Smiling", "Eyeglasses", "Bangs", "Blond_Hair"]
 INFO = {"name": "synthfaces", "view": "multi_attribute", "image_size": 32, "channels": 3, "attr_names": ATTRS,

@@ -14,9 +14,9 @@ from lightning_modules.losses import uniform_posterior_cross_entropy
 from suite.checkpoints import read_checkpoint
 from suite.errors import ConfigError, DatasetError
 from suite.evaluation import evaluate_checkpoint, load_checkpoint_run
-from suite.trainer_stub import attach_trainer_stub as attach_trainer
 from suite.training import build_method, train
 from tests.conftest import compose_config
+from tests.trainer_stub import attach_trainer_stub as attach_trainer
 
 SIZES = {"identity": 6, "expression": 5, "gaze": 3, "illumination": 3}
 INFO = {"name": "synthfaces", "view": "multi_factor", "image_size": 32, "channels": 3,

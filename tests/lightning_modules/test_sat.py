@@ -16,9 +16,9 @@ from lightning_modules.sat import AdaptiveWeightInduction
 from nets.vgg import VGG19_WEIGHTS_FILE
 from suite.checkpoints import read_checkpoint
 from suite.errors import ConfigError, WeightsMissingError
-from suite.trainer_stub import attach_trainer_stub as attach_trainer
 from suite.training import build_method, train
 from tests.conftest import compose_config, domain_batch
+from tests.trainer_stub import attach_trainer_stub as attach_trainer
 
 ROOT = Path(__file__).resolve().parents[2]
 INFO = {"name": "synthfaces", "view": "two_domain", "image_size": 16, "channels": 3, "domain_names": ["neutral", "happy"],

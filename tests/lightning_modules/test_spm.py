@@ -10,9 +10,9 @@ import torch
 
 from suite.errors import CheckpointError, ConfigError
 from suite.evaluation import load_checkpoint_run
-from suite.trainer_stub import attach_trainer_stub as attach_trainer
 from suite.training import build_method, train
 from tests.conftest import compose_config, domain_batch
+from tests.trainer_stub import attach_trainer_stub as attach_trainer
 
 INFO5 = {"name": "synthfaces", "view": "multi_domain", "image_size": 32, "channels": 3,
          "domain_names": ["neutral", "happy", "surprised", "angry", "sad"], "num_domains": 5}

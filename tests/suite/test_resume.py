@@ -117,6 +117,6 @@ def test_checkpoint_holds_rng_states_and_data_position(make_cfg, tmp_path, recor
     recorder["stop_after"] = 2
     stopped = run(make_cfg, [*METHODS["aggan"], "trainer.max_steps=5"], tmp_path / "r")
     ckpt = read_checkpoint(stopped["checkpoint"])
-    rng = ckpt["suite"]["rng"][0]
+    rng = ckpt["callbacks"]["RngResume"]["rng"][0]
     assert set(rng) == {"torch", "cuda", "numpy", "python"}
     assert ckpt["loops"]["fit_loop"]["state_dict"]["combined_loader"] == [{"epoch": 0, "batches_done": 2, "batch_size": 2}]
