@@ -120,3 +120,26 @@ def test_checkpoint_holds_rng_states_and_data_position(make_cfg, tmp_path, recor
     rng = ckpt["callbacks"]["RngResume"]["rng"][0]
     assert set(rng) == {"torch", "cuda", "numpy", "python"}
     assert ckpt["loops"]["fit_loop"]["state_dict"]["combined_loader"] == [{"epoch": 0, "batches_done": 2, "batch_size": 2}]
+
+
+def test_checkpoint_of_the_previous_layout_resumes_exactly(make_cfg, tmp_path, recorder):
+    """Checkpoints written before RngResume existed (format 1 too) keep every rank's RNG states under
+    ``checkpoint["suite"]["rng"]`` and no callback entry: they resume exactly as well. Control: the same checkpoint
+    without any RNG state does not (so the comparison sees the restored states)."""
+    overrides = [*METHODS["bridge"], "trainer.max_steps=4"]
+    full = run(make_cfg, overrides, tmp_path / "full")
+    recorder["stop_after"] = 2
+    stopped = run(make_cfg, overrides, tmp_path / "stopped")
+    recorder["stop_after"] = None
+    ckpt = torch.load(stopped["checkpoint"], map_location="cpu", weights_only=False)
+    ckpt["suite"]["rng"] = ckpt["callbacks"].pop("RngResume")["rng"]  # the layout the previous code wrote
+    old = tmp_path / "old.ckpt"
+    torch.save(ckpt, old)
+    resumed = run(make_cfg, overrides, tmp_path / "resumed", f"ckpt_path={old}")
+    assert_same_state(full["module"].state_dict(), resumed["module"].state_dict())
+
+    del ckpt["suite"]["rng"]
+    torch.save(ckpt, old)
+    unseeded = run(make_cfg, overrides, tmp_path / "unseeded", f"ckpt_path={old}")
+    with pytest.raises(AssertionError, match="differ after resume"):
+        assert_same_state(full["module"].state_dict(), unseeded["module"].state_dict())
