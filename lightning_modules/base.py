@@ -1,35 +1,36 @@
 """What every GAN of the suite shares: manual multi-optimizer steps, the iteration counter that drives every
-schedule, image pools, linear lr decay, optional generator EMA, the NaN/inf guard, sample grids, and the
-checkpoint bookkeeping. A method subclasses ``GANModule`` and supplies only its networks, its losses
-(``train_iteration``) and ``translate``.
+schedule, image pools, linear lr decay, optional generator EMA, the NaN/inf guard and the checkpoint
+bookkeeping. A method subclasses ``GANModule`` and supplies only its networks, its losses (``train_iteration``)
+and ``translate``. Sample grids and RNG-exact resume are callbacks (``suite.callbacks``).
 
 Contract for subclasses:
-- ``__init__``: call ``super().__init__(**common)`` first, build nets (``self.build_net(cfg, **runtime_kwargs)``),
-  register pools (``self.register_pool``), then ``self.build_ema([...net attribute names])`` if wanted.
+- ``__init__``: call ``super().__init__(**common)`` first, build nets (``self.build_named_net(what, cfg,
+  **runtime_kwargs)``, or ``self.build_net`` without the config check), register pools (``self.register_pool``),
+  then ``self.build_ema([...net attribute names])`` if wanted.
 - ``optimizer_groups() -> dict[name, params]``: one Adam per entry, in order (``optim.lr_<name>`` overrides its lr).
 - ``train_iteration(batch) -> dict[str, Tensor]``: one iteration of the paper's algorithm; call
   ``self.optimize(name, closure)`` for each update; return scalars to log (keys like ``loss/G/cycle``).
 - ``translate(images, target, **kw) -> dict`` with at least ``image`` (and ``mask``, ``flow``, ``content`` where
   the method has them).
+- optional hooks: ``on_last_iteration()`` (work done once when training ends, saved in the final checkpoint),
+  ``extra_evaluation(...)`` (a method's own evaluation report, called by ``suite.evaluation``).
 """
 
 from __future__ import annotations
 
 import copy
-import random
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, ClassVar
 
 import hydra
-import numpy as np
 import pytorch_lightning as pl
 import torch
+from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from lightning_modules.pool import ImagePool
-from lightning_modules.samples import save_sample_grid
 from lightning_modules.schedules import linear_decay_factor
 from suite import __version__
 from suite.errors import CheckpointError, ConfigError, DatasetError, DivergenceError
@@ -37,31 +38,6 @@ from suite.errors import CheckpointError, ConfigError, DatasetError, DivergenceE
 CHECKPOINT_FORMAT = 1
 
 Closure = Callable[[], tuple[torch.Tensor, dict[str, torch.Tensor]]]
-
-
-def collect_rng_states() -> dict[str, Any]:
-    """This process's global RNG states (torch CPU, every CUDA device, numpy, python) as checkpointable data."""
-    np_state = np.random.get_state()
-    return {
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "numpy": {"name": np_state[0], "keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
-                  "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
-        "python": [random.getstate()[0], list(random.getstate()[1]), random.getstate()[2]],
-    }
-
-
-def restore_rng_states(state: dict[str, Any]) -> None:
-    """Inverse of :func:`collect_rng_states` (CUDA states only when the same devices are present)."""
-    torch.set_rng_state(state["torch"])
-    cuda = state.get("cuda") or []
-    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all(cuda)
-    np_state = state["numpy"]
-    np.random.set_state((np_state["name"], np_state["keys"].numpy().astype(np.uint32), np_state["pos"],
-                         np_state["has_gauss"], np_state["cached_gaussian"]))
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
 
 
 def to_container(value: Any) -> Any:
@@ -85,11 +61,13 @@ class GANModule(pl.LightningModule):
             paper's algorithm once); ``trainer.max_steps`` on the command line sets it.
         ema: ``{enabled, decay}`` exponential moving average of the generators, used by ``translate`` when on.
         nan_guard: ``stop`` (raise with loss name and iteration), ``skip`` (drop the step, count it) or ``off``.
-        sample_every: iterations between sample grids (0 = only at the end).
+        sample_every: iterations between sample grids (0 = only at the end); read by the ``samples`` callback
+            (``conf/callbacks/samples.yaml``), as is ``num_samples``.
         seed: seeds pools and other module-owned randomness.
     """
 
     supported_views: ClassVar[tuple[str, ...]] = ()
+    nets_package: ClassVar[str] = "nets"  # named in build_named_net's error: where the method's nets live
 
     def __init__(
         self,
@@ -130,8 +108,7 @@ class GANModule(pl.LightningModule):
         self.ema_nets = nn.ModuleDict()
         self.run_config: dict | None = None  # the whole Hydra config, attached by train.py, saved in checkpoints
         self._optimizer_names: list[str] = []
-        self._sample_batch: dict | None = None
-        self._rng_to_restore: dict | None = None  # set by on_load_checkpoint, applied before the first resumed batch
+        self._finished_at: int | None = None  # the iteration on_last_iteration ran at
         self.channels_last_inputs = False  # set by suite.speed when speed.channels_last is on
         self._validate_common()
 
@@ -158,6 +135,25 @@ class GANModule(pl.LightningModule):
         """Instantiate a network from its ``_target_`` config (kept in the hyperparameters), adding runtime
         arguments that follow from the data (number of domains, image size …)."""
         return hydra.utils.instantiate(cfg, **runtime)
+
+    def build_named_net(self, what: str, cfg: dict, **runtime: Any) -> nn.Module:
+        """:meth:`build_net` for the config ``method.<what>``: a config without ``_target_``, or a net's
+        ValueError (e.g. too many layers for the image size), becomes one ConfigError sentence naming the key."""
+        if not cfg or "_target_" not in cfg:
+            raise ConfigError(f"method.{what} needs a _target_ (a class in {self.nets_package}).")
+        try:
+            return self.build_net(dict(cfg), **runtime)
+        except InstantiationException as exc:
+            if isinstance(exc.__cause__, ValueError):
+                raise ConfigError(f"method.{what}: {exc.__cause__}.") from None
+            raise
+
+    @staticmethod
+    def check_n_critic(n_critic: Any) -> int:
+        """``n_critic`` (G every n_critic-th iteration, D every one) must be an integer >= 1."""
+        if not (isinstance(n_critic, int) and n_critic >= 1):
+            raise ConfigError(f"method.n_critic must be an integer >= 1, got {n_critic!r}.")
+        return n_critic
 
     def register_pool(self, name: str, size: int) -> ImagePool:
         pool = ImagePool(size, seed=self.seed + len(self.pools) + 1)
@@ -282,13 +278,6 @@ class GANModule(pl.LightningModule):
             return to_channels_last(batch)
         return batch
 
-    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
-        # Restored here, not in on_load_checkpoint: between the two Lightning builds the data iterators, which
-        # draws from the global generator (an uninterrupted run did that draw at the epoch start, not mid-epoch).
-        if self._rng_to_restore is not None:
-            restore_rng_states(self._rng_to_restore)
-            self._rng_to_restore = None
-
     def training_step(self, batch: dict, batch_idx: int) -> None:
         logs = self.train_iteration(batch)
         self.iteration += 1
@@ -302,10 +291,23 @@ class GANModule(pl.LightningModule):
         if self.nan_guard == "skip":
             logs["skipped_steps"] = torch.tensor(float(self.skipped_steps))
         self.log_dict({f"train/{k}": v for k, v in logs.items()}, on_step=True, on_epoch=False, batch_size=batch["image"].shape[0])
-        if self.sample_every and self.iteration % self.sample_every == 0:
-            self.log_samples()
         if self.max_iterations > 0 and self.iteration >= self.max_iterations:
             self.trainer.should_stop = True
+            self._finish_training()
+
+    def on_last_iteration(self) -> None:
+        """Hook: work a method does once when its training is over (disent: the expected embeddings). Called at
+        the end of the ``training_step`` that reaches ``max_iterations`` (before any callback sees the batch end,
+        so the final checkpoint holds its work), or from ``on_train_end`` when the run stopped another way
+        (epochs, ``fast_dev_run``, a signal). Nothing by default."""
+
+    def _finish_training(self) -> None:
+        if self._finished_at != self.iteration:
+            self._finished_at = self.iteration
+            self.on_last_iteration()
+
+    def on_train_end(self) -> None:
+        self._finish_training()
 
     def _schedulers(self) -> list:
         scheds = self.lr_schedulers()
@@ -325,61 +327,23 @@ class GANModule(pl.LightningModule):
             for sb, lb in zip(shadow.buffers(), live.buffers()):
                 sb.copy_(lb)
 
-    def on_train_end(self) -> None:
-        self.log_samples()
-
     # ------------------------------------------------------------------------------------------ translation
     def translate(self, images: torch.Tensor, target: Any, **kwargs: Any) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
-    def validation_step(self, batch: dict, batch_idx: int) -> None:  # sample grids come from on_train_end
+    def validation_step(self, batch: dict, batch_idx: int) -> None:  # sample grids come from a callback
         return None
-
-    # -------------------------------------------------------------------------------------------- samples
-    def _fixed_sample_batch(self) -> dict | None:
-        if self._sample_batch is None:
-            dm = getattr(self.trainer, "datamodule", None)
-            if dm is None:
-                return None
-            loader = dm.val_dataloader() if hasattr(dm, "val_dataloader") else None
-            if loader is None:
-                return None
-            batch = next(iter(loader))
-            self._sample_batch = {k: (v[: self.num_samples] if torch.is_tensor(v) else v) for k, v in batch.items()}
-        return self._sample_batch
 
     def sample_target(self, batch: dict) -> Any:
         """What ``translate`` is asked for in sample grids and evaluation (domain methods: ``batch['target']``)."""
         return batch["target"]
 
-    @torch.no_grad()
-    def log_samples(self) -> Path | None:
-        if self.trainer is None or not self.trainer.is_global_zero or self.num_samples <= 0:
-            return None
-        # Sampling must not move the training's random stream: a resumed run builds the sample batch (a loader
-        # iterator draws a seed) and samples at other iterations than an uninterrupted one.
-        devices = [self.device] if self.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            batch = self._fixed_sample_batch()
-            if batch is None:
-                return None
-            batch = {k: (v.to(self.device) if torch.is_tensor(v) else v) for k, v in batch.items()}
-            was_training = self.training
-            self.eval()
-            try:
-                out = self.translate(batch["image"], self.sample_target(batch))
-            finally:
-                self.train(was_training)
-        path = Path(self.trainer.default_root_dir) / "samples" / f"iter_{self.iteration:07d}.png"
-        save_sample_grid(path, batch, out)
-        for logger in self.loggers:
-            if hasattr(logger, "log_image"):
-                logger.log_image(key="samples", images=[str(path)], step=self.global_step)
-            elif hasattr(getattr(logger, "experiment", None), "add_image"):
-                from torchvision.io import read_image
-
-                logger.experiment.add_image("samples", read_image(str(path)), self.iteration)
-        return path
+    def extra_evaluation(self, loader: Iterable[dict], out_dir: Path, *, max_images: int | None = None,
+                         classifier: Any = None) -> dict[str, float]:
+        """Hook: the method's own evaluation report beyond the shared metrics, as flat ``name → number`` (files it
+        draws go into ``out_dir``). ``loader``: a fresh loader of the evaluated split; ``classifier``: the run's
+        evaluation classifier (None when the view has none). The report code lives in ``metrics/``. None here."""
+        return {}
 
     # ---------------------------------------------------------------------------------------- checkpoints
     def on_save_checkpoint(self, checkpoint: dict) -> None:
@@ -393,17 +357,7 @@ class GANModule(pl.LightningModule):
             "pools": {name: pool.state_dict() for name, pool in self.pools.items()},
             "data_info": self.data_info,
             "config": self.run_config,
-            "rng": self._gather_rng_states(),
         }
-
-    def _gather_rng_states(self) -> list[dict]:
-        """Every rank's RNG states, indexed by global rank (each rank draws its own stream under DDP)."""
-        mine = collect_rng_states()
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            states: list = [None] * torch.distributed.get_world_size()
-            torch.distributed.all_gather_object(states, mine)
-            return states
-        return [mine]
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         state = checkpoint.get("suite")
@@ -418,7 +372,3 @@ class GANModule(pl.LightningModule):
         for name, pool_state in state.get("pools", {}).items():
             if name in self.pools:
                 self.pools[name].load_state_dict(pool_state)
-        rng = state.get("rng") or []
-        rank = self.trainer.global_rank if self._trainer is not None else 0
-        # A rank the checkpoint did not know (more devices than before) keeps its fresh seeding.
-        self._rng_to_restore = rng[rank] if rank < len(rng) else None

@@ -47,7 +47,6 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from hydra.errors import InstantiationException
 from torch import nn
 
 from lightning_modules.base import GANModule
@@ -106,6 +105,7 @@ class Bridge(GANModule):
     """
 
     supported_views = ("multi_attribute",)
+    nets_package = "nets.bridge"
 
     def __init__(
         self,
@@ -137,8 +137,7 @@ class Bridge(GANModule):
         super().__init__(**common)
         self.save_hyperparameters()
         self.modes = self._check_modes(modes)
-        if not (isinstance(n_critic, int) and n_critic >= 1):
-            raise ConfigError(f"method.n_critic must be an integer >= 1, got {n_critic!r}.")
+        self.check_n_critic(n_critic)
         if references not in ("permute", "batch"):
             raise ConfigError(f"method.references must be permute or batch, got {references!r}.")
         if rec_reference not in ("reference", "source"):
@@ -149,12 +148,12 @@ class Bridge(GANModule):
         self.code_size = int(code_size) if code_size else self.image_size // 2
         self.interpolation = bool(interpolation) and len(self.modes) == 2
 
-        self.G = self._build("generator", generator, image_size=self.image_size, code_channels=code_channels)
-        self.M = self._build("mapping", mapping, num_attrs=self.num_attrs, code_size=self.code_size,
+        self.G = self.build_named_net("generator", generator, image_size=self.image_size, code_channels=code_channels)
+        self.M = self.build_named_net("mapping", mapping, num_attrs=self.num_attrs, code_size=self.code_size,
                              code_channels=code_channels, latent_dim=latent_dim)
-        self.E = self._build("encoder", encoder, num_attrs=self.num_attrs, image_size=self.image_size,
+        self.E = self.build_named_net("encoder", encoder, num_attrs=self.num_attrs, image_size=self.image_size,
                              code_size=self.code_size, code_channels=code_channels)
-        self.D = self._build("discriminator", discriminator, image_size=self.image_size, num_attrs=self.num_attrs)
+        self.D = self.build_named_net("discriminator", discriminator, image_size=self.image_size, num_attrs=self.num_attrs)
         self.build_ema(["G", "M", "E"])
 
     # ----------------------------------------------------------------------------------------- construction
@@ -164,16 +163,6 @@ class Bridge(GANModule):
         if not modes or any(m not in MODES for m in modes) or len(set(modes)) != len(modes):
             raise ConfigError(f"method.modes must be a non-empty subset of {list(MODES)}, got {list(modes)}.")
         return tuple(m for m in MODES if m in modes)
-
-    def _build(self, what: str, cfg: dict, **runtime: Any) -> nn.Module:
-        if not cfg or "_target_" not in cfg:
-            raise ConfigError(f"method.{what} needs a _target_ (a class in nets.bridge).")
-        try:
-            return self.build_net(dict(cfg), **runtime)
-        except InstantiationException as exc:
-            if isinstance(exc.__cause__, ValueError):
-                raise ConfigError(f"method.{what}: {exc.__cause__}.") from None
-            raise
 
     @property
     def syntheses(self) -> list[str]:
@@ -314,6 +303,16 @@ class Bridge(GANModule):
     def sample_target(self, batch: dict) -> dict[str, torch.Tensor]:
         """Label-based translation of each image to ``batch["target_attrs"]`` (its ``ref``'s attributes)."""
         return {"target_attrs": batch["target_attrs"], "source_attrs": batch["attrs"]}
+
+    def extra_evaluation(self, loader: Any, out_dir: Any, *, max_images: int | None = None,
+                         classifier: Any = None) -> dict[str, float]:
+        """Both modes' per-attribute target accuracy, diversity and figures (``metrics.bridge_eval``); needs the
+        multi-label evaluation classifier."""
+        if classifier is None:
+            return {}
+        from metrics.bridge_eval import bridge_report
+
+        return bridge_report(self, loader, classifier, out_dir, max_images=max_images)
 
     @torch.no_grad()
     def predict_attributes(self, images: torch.Tensor) -> torch.Tensor:

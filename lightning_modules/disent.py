@@ -46,10 +46,10 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from hydra.errors import InstantiationException
 from torch import nn
 
 from lightning_modules.base import GANModule
+from lightning_modules.expected_embeddings import ExpectedEmbeddings, compute_expected, label_indices
 from lightning_modules.losses import (
     GAN_MODES,
     discriminator_adv_loss,
@@ -76,49 +76,6 @@ def shuffle_codes(
     return shuffled, perms
 
 
-class ExpectedEmbeddings(nn.Module):
-    """The expected embedding of every class of each attribute, ``E[z_m | y_m = k]`` (Sec. IV-C), as buffers (so
-    checkpoints carry them): ``mean_<attr>`` K_m×C×s×s, ``count_<attr>`` K_m (training images per class), and
-    ``iteration`` (the training iteration they were computed at; −1: not computed yet)."""
-
-    def __init__(self, num_classes: Mapping[str, int], code_shape: Sequence[int]) -> None:
-        super().__init__()
-        self.names = list(num_classes)
-        for name, k in num_classes.items():
-            self.register_buffer(f"mean_{name}", torch.zeros(int(k), *code_shape))
-            self.register_buffer(f"count_{name}", torch.zeros(int(k)))
-        self.register_buffer("iteration", torch.tensor(-1, dtype=torch.long))
-
-    def mean(self, name: str) -> torch.Tensor:
-        return getattr(self, f"mean_{name}")
-
-    def count(self, name: str) -> torch.Tensor:
-        return getattr(self, f"count_{name}")
-
-    @property
-    def ready(self) -> bool:
-        return int(self.iteration) >= 0
-
-    def reset(self) -> None:
-        for name in self.names:
-            self.mean(name).zero_()
-            self.count(name).zero_()
-        self.iteration.fill_(-1)
-
-    def accumulate(self, name: str, codes: torch.Tensor, labels: torch.Tensor) -> None:
-        """Add a batch of codes (B×C×s×s) of classes ``labels`` (B) to the running sums."""
-        labels = labels.to(codes.device).long()
-        self.mean(name).index_add_(0, labels, codes.to(self.mean(name).dtype))
-        self.count(name).index_add_(0, labels, torch.ones_like(labels, dtype=self.count(name).dtype))
-
-    def finalize(self, iteration: int) -> None:
-        """Sums → means (classes never seen keep a zero code and a zero count)."""
-        for name in self.names:
-            denom = self.count(name).clamp_min(1).view(-1, *([1] * (self.mean(name).dim() - 1)))
-            self.mean(name).div_(denom)
-        self.iteration.fill_(int(iteration))
-
-
 class DisentangledAttributes(GANModule):
     """Disentangled, generalizable attribute codes. See the module docstring for the mapping to the paper.
 
@@ -139,6 +96,7 @@ class DisentangledAttributes(GANModule):
     """
 
     supported_views = ("multi_factor",)
+    nets_package = "nets.disent"
 
     def __init__(
         self,
@@ -173,17 +131,17 @@ class DisentangledAttributes(GANModule):
         self.image_size = int(self.require_info("image_size", "the image size"))
         self.use_dis = bool(disentanglement_loss) and lambda_dis > 0
 
-        self.encoders = nn.ModuleDict({name: self._build("encoder", encoder) for name in self.code_names})
+        self.encoders = nn.ModuleDict({name: self.build_named_net("encoder", encoder) for name in self.code_names})
         self.code_shape = self._probe_code_shape()
         n_up = round(math.log2(self.image_size / self.code_shape[1]))
-        self.decoder = self._build("decoder", decoder, code_channels=self.code_shape[0],
+        self.decoder = self.build_named_net("decoder", decoder, code_channels=self.code_shape[0],
                                    num_codes=len(self.code_names), n_upsampling=n_up)
         self.classifiers = nn.ModuleDict({
-            a: self._build("classifier", classifier, num_classes=self.num_classes[a], image_size=self.image_size,
+            a: self.build_named_net("classifier", classifier, num_classes=self.num_classes[a], image_size=self.image_size,
                            code_shape=list(self.code_shape))
             for a in self.attributes
         })
-        self.D = self._build("discriminator", discriminator, image_size=self.image_size, num_classes=0)
+        self.D = self.build_named_net("discriminator", discriminator, image_size=self.image_size, num_classes=0)
         exp_cfg = dict(expected_embeddings or {})
         exp_names = exp_cfg.get("attributes") or self.attributes
         bad = [a for a in exp_names if a not in self.attributes]
@@ -198,8 +156,7 @@ class DisentangledAttributes(GANModule):
         hp = self.hparams
         if hp.gan_mode not in GAN_MODES:
             raise ConfigError(f"method.gan_mode must be one of {', '.join(GAN_MODES)}, got '{hp.gan_mode}'.")
-        if not (isinstance(hp.n_critic, int) and hp.n_critic >= 1):
-            raise ConfigError(f"method.n_critic must be an integer >= 1, got {hp.n_critic!r}.")
+        self.check_n_critic(hp.n_critic)
         if not (isinstance(hp.classifier_warmup, int) and hp.classifier_warmup >= 0):
             raise ConfigError(f"method.classifier_warmup must be an integer >= 0, got {hp.classifier_warmup!r}.")
         for key in ("lambda_rec", "lambda_cls", "lambda_dis", "lambda_trn", "lambda_adv", "lambda_gp", "lambda_real_cls"):
@@ -244,16 +201,6 @@ class DisentangledAttributes(GANModule):
         if bad or not transfer:
             raise ConfigError(f"method.transfer_attributes must name modelled codes ({', '.join(self.code_names)}), got {transfer}.")
         return transfer
-
-    def _build(self, what: str, cfg: dict, **runtime: Any) -> nn.Module:
-        if not cfg or "_target_" not in cfg:
-            raise ConfigError(f"method.{what} needs a _target_ (a class in nets.disent).")
-        try:
-            return self.build_net(dict(cfg), **runtime)
-        except InstantiationException as exc:
-            if isinstance(exc.__cause__, ValueError):
-                raise ConfigError(f"method.{what}: {exc.__cause__}.") from None
-            raise
 
     @torch.no_grad()
     def _probe_code_shape(self) -> tuple[int, int, int]:
@@ -423,17 +370,10 @@ class DisentangledAttributes(GANModule):
         return logs
 
     # --------------------------------------------------------------------------------- expected embeddings
-    def training_step(self, batch: dict, batch_idx: int) -> None:
-        super().training_step(batch, batch_idx)
-        # the last iteration: store E[z|y] now, before the checkpoint callback writes the final checkpoint
-        # (callbacks' on_train_end runs before the module's)
-        if self.trainer.should_stop and 0 < self.max_iterations <= self.iteration:
+    def on_last_iteration(self) -> None:
+        """Training is over: store E[z|y] (in the last training step, so the final checkpoint holds it)."""
+        if int(self.expected.iteration) != self.iteration:
             self._store_expected_embeddings()
-
-    def on_train_end(self) -> None:
-        if int(self.expected.iteration) != self.iteration:  # stopped another way (epochs, fast_dev_run)
-            self._store_expected_embeddings()
-        super().on_train_end()
 
     def _store_expected_embeddings(self) -> None:
         trainer = self.trainer
@@ -446,29 +386,10 @@ class DisentangledAttributes(GANModule):
             limit = 1  # one batch
         self.compute_expected_embeddings(loader, max_images=limit)
 
-    @torch.no_grad()
     def compute_expected_embeddings(self, loader: Any, max_images: int | None = None) -> int:
-        """``E[z_m | y_m = k]`` of each class k of each attribute m over the images of ``loader`` (batches with
-        ``image`` and ``factors``; the training split), using the inference encoders; stored in ``expected``.
-        Returns the number of images used (``max_images`` caps it; at least one batch)."""
-        was_training = self.training
-        self.eval()
-        self.expected.reset()
-        seen = 0
-        try:
-            for batch in loader:
-                x = batch["image"].to(self.device)
-                labels = self.labels_of(batch)
-                codes = self.encode(x, inference=True, names=self.expected.names)
-                for a in self.expected.names:
-                    self.expected.accumulate(a, codes[a], labels[a])
-                seen += x.shape[0]
-                if max_images is not None and seen >= max_images:
-                    break
-        finally:
-            self.train(was_training)
-        self.expected.finalize(self.iteration)
-        return seen
+        """``E[z_m | y_m = k]`` over the images of ``loader`` into ``expected`` (:func:`compute_expected`);
+        returns the number of images used."""
+        return compute_expected(self, loader, max_images)
 
     def expected_embedding(self, attribute: str, labels: Any) -> torch.Tensor:
         """The expected embeddings of classes ``labels`` (int, name, or a sequence/tensor of them) of ``attribute``,
@@ -483,27 +404,18 @@ class DisentangledAttributes(GANModule):
                 "the expected embeddings are not computed yet (they are computed when training ends); call "
                 "module.compute_expected_embeddings(train_loader) or use a final checkpoint."
             )
-        idx = self._label_indices(attribute, labels)
+        idx = label_indices(labels, self.data_info.get("factor_values", {}).get(attribute, []), attribute, self.device)
         k = self.num_classes[attribute]
         if bool(((idx < 0) | (idx >= k)).any()):
             raise ValueError(f"labels of '{attribute}' must lie in 0..{k - 1}, got {idx.tolist()}")
         return self.expected.mean(attribute)[idx]
 
-    def _label_indices(self, attribute: str, labels: Any) -> torch.Tensor:
-        values = list(self.data_info.get("factor_values", {}).get(attribute, []))
+    def extra_evaluation(self, loader: Any, out_dir: Any, *, max_images: int | None = None,
+                         classifier: Any = None) -> dict[str, float]:
+        """The disentanglement analysis of Sec. IV-B (``metrics.disentanglement``) on up to 1000 images."""
+        from metrics.disentanglement import disentanglement_report
 
-        def one(v: Any) -> int:
-            if isinstance(v, str):
-                if v not in values:
-                    raise ValueError(f"'{v}' is not a class of '{attribute}'; classes: {', '.join(map(str, values))}")
-                return values.index(v)
-            return int(v)
-
-        if torch.is_tensor(labels):
-            return labels.to(self.device).long().view(-1)
-        if isinstance(labels, str | int):
-            labels = [labels]
-        return torch.tensor([one(v) for v in labels], device=self.device, dtype=torch.long)
+        return disentanglement_report(self, loader, out_dir, max_images=max_images or 1000)
 
     # ------------------------------------------------------------------------------------------ translation
     def sample_target(self, batch: dict) -> Any:

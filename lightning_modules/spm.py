@@ -47,7 +47,6 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from hydra.errors import InstantiationException
 from torch import nn
 
 from lightning_modules.base import GANModule
@@ -89,6 +88,7 @@ class SPM(GANModule):
     """
 
     supported_views = ("two_domain", "multi_domain")
+    nets_package = "nets.spm"
 
     def __init__(
         self,
@@ -117,8 +117,7 @@ class SPM(GANModule):
     ) -> None:
         super().__init__(**common)
         self.save_hyperparameters()
-        if not (isinstance(n_critic, int) and n_critic >= 1):
-            raise ConfigError(f"method.n_critic must be an integer >= 1, got {n_critic!r}.")
+        self.check_n_critic(n_critic)
         if lambda_w <= 0:
             raise ConfigError(f"method.lambda_w (λw, the motion bound) must be positive, got {lambda_w}.")
         domains = self.require_info("domain_names", "named domains")
@@ -130,34 +129,21 @@ class SPM(GANModule):
         self.lr_size = self._check_hr(lr_size) if self.hr_stage else self.image_size
         self.use_motion, self.use_refinement = bool(motion), bool(refinement)
 
-        self.G = self._build("generator", generator, num_domains=self.num_domains, motion=motion,
+        self.G = self.build_named_net("generator", generator, num_domains=self.num_domains, motion=motion,
                              refinement=refinement, lambda_w=lambda_w)
-        self.D = self._build("discriminator", discriminator, image_size=self.lr_size, num_classes=self.num_domains)
+        self.D = self.build_named_net("discriminator", discriminator, image_size=self.lr_size, num_classes=self.num_domains)
         if self.use_motion:
             label_ch = self.num_domains if motion_classifier_label else 0
-            self.Dw = self._build("motion_classifier", motion_classifier, image_size=self.lr_size,
+            self.Dw = self.build_named_net("motion_classifier", motion_classifier, image_size=self.lr_size,
                                   num_classes=self.num_domains, label_channels=label_ch)
         if self.hr_stage:
-            self.T = self._build("enhancer", enhancer or {}, motion=motion, refinement=refinement, lambda_w=lambda_w)
+            self.T = self.build_named_net("enhancer", enhancer or {}, motion=motion, refinement=refinement, lambda_w=lambda_w)
             n_layers_h = resolution_adaptive_layers(self.D.n_layers, self.lr_size, self.image_size)
-            self.D_h = self._build("discriminator", discriminator, image_size=self.image_size,
+            self.D_h = self.build_named_net("discriminator", discriminator, image_size=self.image_size,
                                    num_classes=self.num_domains, n_layers=n_layers_h)
         self.build_ema(["G", "T"] if self.hr_stage else ["G"])
 
     # ----------------------------------------------------------------------------------------- construction
-    def _build(self, what: str, cfg: dict, **runtime: Any) -> nn.Module:
-        """A net from its config; a net's ValueError (e.g. too many layers for the image size) becomes one
-        ConfigError sentence naming the config key."""
-        if not cfg or "_target_" not in cfg:
-            raise ConfigError(f"method.{what} needs a _target_ (a class in nets.spm).")
-        try:
-            return self.build_net(dict(cfg), **runtime)
-        except InstantiationException as exc:
-            cause = exc.__cause__
-            if isinstance(cause, ValueError):
-                raise ConfigError(f"method.{what}: {cause}.") from None
-            raise
-
     def _check_hr(self, lr_size: int | None) -> int:
         if not (self.hparams.motion or self.hparams.refinement):
             raise ConfigError("the HR stage enhances SPM's motion field and refinement; with method.motion=false and "

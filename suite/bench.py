@@ -6,8 +6,9 @@ For each method it measures, after ``--warmup`` iterations:
   config → datamodule → module → ``Trainer.fit``), timed between consecutive ``on_train_batch_end`` calls, so
   data loading, Lightning's loop, logging and the method's own bookkeeping are all inside;
 - **floor**: the same module's ``train_iteration`` (every forward/backward pass and optimizer step of one
-  iteration) called in a plain loop over batches already in memory, with only the minimal trainer stub the
-  unit tests attach (no ``Trainer.fit``, no loader, no logging);
+  iteration) called in a plain loop over batches already in memory, from ``on_train_start`` of a bare
+  ``pl.Trainer`` (which only sets up the device, optimizers and precision plugin: no Lightning loop, loader,
+  logging or other callbacks inside the timed loop);
 - **overhead** = lightning / floor (goal ≤ 1.05), and the same with the data loader's time per batch taken out
   of the lightning figure (``overhead_ex_data``), since on a CPU with ``num_workers=0`` loading is serial;
 - **loader**: the train data loader alone (images/s);
@@ -36,8 +37,8 @@ import time
 import warnings
 from pathlib import Path
 from typing import Any, ClassVar
-from unittest import mock
 
+import pytorch_lightning as pl
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
@@ -172,23 +173,28 @@ def bench_loader(datamodule: Any, batches: int, warmup: int) -> dict[str, float]
     return {"loader_images_per_s": n_images / dt, "loader_s_per_batch": dt / batches}
 
 
+class IterationStamps(pl.Callback):
+    """The time at every ``on_train_batch_end`` (after the run's configured callbacks); the device is
+    synchronised only at the stamps that bound the warm-up and the measured iterations."""
+
+    def __init__(self, warmup: int, iters: int) -> None:
+        self.stamps: list[float] = []
+        self._sync_at = (0, warmup - 1, warmup, warmup + iters - 1, warmup + iters)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if len(self.stamps) in self._sync_at:
+            _sync()
+        self.stamps.append(time.perf_counter())
+
+
 def bench_lightning(cfg: Any, warmup: int, iters: int) -> dict[str, float]:
-    """``train(cfg)`` (fast paths from ``cfg.speed``) with a timing subclass of the run's own checkpoint callback (train() builds its callbacks
-    itself, so the class is swapped for the duration of the call; the callback's behaviour is unchanged)."""
-    import suite.training as training
+    """``train(cfg)`` (fast paths from ``cfg.speed``, the configured callbacks) with a timing callback added."""
+    from suite.training import train
 
-    stamps: list[float] = []
-
-    class TimedIterationCheckpoint(training.IterationCheckpoint):
-        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-            if len(stamps) in (0, warmup - 1, warmup, warmup + iters - 1, warmup + iters):
-                _sync()
-            stamps.append(time.perf_counter())
-            super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
-
+    timer = IterationStamps(warmup, iters)
     _reset_peak_memory()
-    with mock.patch.object(training, "IterationCheckpoint", TimedIterationCheckpoint):
-        result = training.train(cfg)
+    result = train(cfg, callbacks=[timer])
+    stamps = timer.stamps
     mem = peak_memory()
     if result.get("stop_signal") is not None:  # e.g. `timeout` ran out: the run saved and stopped early
         raise KeyboardInterrupt(f"the benchmark was interrupted by signal {result['stop_signal']}")
@@ -200,23 +206,31 @@ def bench_lightning(cfg: Any, warmup: int, iters: int) -> dict[str, float]:
     return {"lightning_s_per_iter": dt / n, "lightning_images_per_s": batch * n / dt, **mem, "_result": result}
 
 
+class PlainLoop(pl.Callback):
+    """Runs ``measure(module)`` at ``on_train_start`` — the trainer has placed the module on its device and set
+    up its optimizers and precision plugin, so ``train_iteration`` runs as in training — then stops the fit
+    before its first batch. ``result`` holds what ``measure`` returned."""
+
+    def __init__(self, measure: Any) -> None:
+        self.measure = measure
+        self.result: Any = None
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.result = self.measure(pl_module)
+        trainer.should_stop = True
+
+
 def bench_floor(cfg: Any, datamodule: Any, warmup: int, iters: int, flops: bool) -> dict[str, Any]:
     """The same module's ``train_iteration`` in a plain loop: no Trainer loop, loader, logging or callbacks."""
-    import pytorch_lightning as pl
-
     from suite.speed import apply_fast_paths
-    from suite.trainer_stub import attach_trainer_stub
     from suite.training import build_method
 
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
     module = build_method(cfg, datamodule.info)
     module.max_iterations = int(cfg.trainer.max_steps)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    module.to(device)
-    attach_trainer_stub(module)
     channels_last = bool(cfg.speed.channels_last)  # the same fast paths as the Lightning path (set in compose)
     apply_fast_paths(module, channels_last=channels_last, compile_generators=bool(cfg.speed.compile))
-    module.train()
     loader = datamodule.train_dataloader()
     it = iter(loader)
     batches = [_to(next(it), device, channels_last) for _ in range(min(warmup + iters, 8))]
@@ -227,30 +241,38 @@ def bench_floor(cfg: Any, datamodule: Any, warmup: int, iters: int, flops: bool)
         else contextlib.nullcontext()
     )
 
-    def step(i: int) -> None:
-        with autocast:
-            module.train_iteration(batches[i % len(batches)])
-        module.iteration += 1  # schedules read the counter; the Lightning path advances it in training_step
+    def measure(module: Any) -> dict[str, Any]:
+        def step(i: int) -> None:
+            with autocast:
+                module.train_iteration(batches[i % len(batches)])
+            module.iteration += 1  # schedules read the counter; the Lightning path advances it in training_step
 
-    for i in range(warmup):
-        step(i)
-    _sync()
-    t0 = time.perf_counter()
-    for i in range(iters):
-        step(warmup + i)
-    _sync()
-    dt = time.perf_counter() - t0
-    out: dict[str, Any] = {"floor_s_per_iter": dt / iters, "floor_images_per_s": int(cfg.data.batch_size) * iters / dt}
-    if flops:
-        # Methods with n_critic > 1 (StarGAN, SPM) do different work per iteration: average one full cycle.
-        cycle = max(int(module.hparams.get("n_critic", 1) or 1), 1)
-        start = module.iteration - module.iteration % cycle
-        counts = []
-        for i in range(cycle):
-            module.iteration = start + i
-            counts.append(count_flops(module, batches[i % len(batches)], autocast))
-        out["flop_per_iter"] = sum(counts) / cycle
-    return out
+        for i in range(warmup):
+            step(i)
+        _sync()
+        t0 = time.perf_counter()
+        for i in range(iters):
+            step(warmup + i)
+        _sync()
+        dt = time.perf_counter() - t0
+        out: dict[str, Any] = {"floor_s_per_iter": dt / iters, "floor_images_per_s": int(cfg.data.batch_size) * iters / dt}
+        if flops:
+            # Methods with n_critic > 1 (StarGAN, SPM) do different work per iteration: average one full cycle.
+            cycle = max(int(module.hparams.get("n_critic", 1) or 1), 1)
+            start = module.iteration - module.iteration % cycle
+            counts = []
+            for i in range(cycle):
+                module.iteration = start + i
+                counts.append(count_flops(module, batches[i % len(batches)], autocast))
+            out["flop_per_iter"] = sum(counts) / cycle
+        return out
+
+    loop = PlainLoop(measure)
+    trainer = pl.Trainer(accelerator=device.type if device.type == "cpu" else "gpu", devices=1, logger=False,
+                         callbacks=[loop], enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0, max_epochs=1)
+    trainer.fit(module, train_dataloaders=batches)
+    return loop.result
 
 
 class _GlobalOnly:

@@ -225,16 +225,10 @@ def evaluate_checkpoint(
         metrics.update(fidkid.compute())
     out_dir.mkdir(parents=True, exist_ok=True)
     fresh_loader = dm.test_dataloader() if split == "test" else dm.val_dataloader()
-    if ckpt["suite"]["method"] == "disent":
-        from metrics.disentanglement import disentanglement_report
-
-        metrics.update(disentanglement_report(module, fresh_loader, out_dir, max_images=max_images or 1000))
-    if attr_clf is not None:
-        from metrics.bridge_eval import bridge_report
-
-        metrics.update(bridge_report(module, fresh_loader, attr_clf, out_dir, max_images=max_images))
-        if attr_clf.real_accuracy is not None:
-            metrics["accuracy_real"] = attr_clf.real_accuracy
+    # the method's own report (disent: disentanglement analysis; bridge: both modes' attribute accuracy)
+    metrics.update(module.extra_evaluation(fresh_loader, out_dir, max_images=max_images, classifier=evaluator or attr_clf))
+    if attr_clf is not None and attr_clf.real_accuracy is not None:
+        metrics["accuracy_real"] = attr_clf.real_accuracy
     grid_path = out_dir / "grid.png"
     if grid_batch is not None:
         save_sample_grid(grid_path, grid_batch, grid_out)

@@ -1,10 +1,12 @@
 """``train(cfg)``: compose → instantiate datamodule, method, trainer, loggers, callbacks → fit. Plain code under
-the thin ``@hydra.main`` in train.py, so tests call it directly with a composed config."""
+the thin ``@hydra.main`` in train.py, so tests call it directly with a composed config; callbacks come from
+``cfg.callbacks`` (``conf/callbacks/``) and from the caller (``train(cfg, callbacks=[...])``)."""
 
 from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +15,9 @@ import pytorch_lightning as pl
 import torch
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks import ProgressBar
 
-from suite.callbacks import IterationCheckpoint
+from suite.callbacks import IterationCheckpoint, RngResume
 from suite.checkpoints import check_resume_compatible, read_checkpoint
 from suite.config import data_kwargs, to_plain
 from suite.errors import ConfigError, SuiteError
@@ -59,6 +62,14 @@ def build_loggers(cfg: DictConfig) -> list:
     return [instantiate(lcfg) for lcfg in cfg.logger.values() if lcfg and "_target_" in lcfg]
 
 
+def build_callbacks(cfg: DictConfig, progress_bar: bool = True) -> list[pl.Callback]:
+    """The callbacks of ``cfg.callbacks`` in config order (an entry that is null or has no ``_target_`` is
+    skipped); a progress bar only when ``progress_bar`` (``trainer.enable_progress_bar``) is on — Lightning
+    refuses a progress-bar callback with the flag off."""
+    built = [instantiate(entry) for entry in (cfg.get("callbacks") or {}).values() if entry and "_target_" in entry]
+    return [c for c in built if progress_bar or not isinstance(c, ProgressBar)]
+
+
 def validate(cfg: DictConfig) -> None:
     batch = cfg.data.get("batch_size", 1)
     if not isinstance(batch, int) or batch < 1:
@@ -84,8 +95,11 @@ def check_sync_batchnorm(cfg: DictConfig, module: torch.nn.Module) -> None:
         )
 
 
-def train(cfg: DictConfig) -> dict[str, Any]:
-    """Train one run. Returns ``{"run_dir", "checkpoint", "iteration", "module", "datamodule", "trainer"}``."""
+def train(cfg: DictConfig, callbacks: Sequence[pl.Callback] = ()) -> dict[str, Any]:
+    """Train one run with the callbacks of ``cfg.callbacks`` plus ``callbacks`` (after them, in order), and always
+    the fast paths of ``cfg.speed`` and :class:`~suite.callbacks.RngResume` (exact resume). Returns ``{"run_dir",
+    "checkpoint" (``last.ckpt`` of the checkpoint callback; None without one), "iteration", "stop_signal",
+    "module", "datamodule", "trainer"}``."""
     validate(cfg)
     pl.seed_everything(cfg.seed, workers=True)
     run_dir = Path(cfg.run_dir)
@@ -97,7 +111,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         ckpt = read_checkpoint(cfg.ckpt_path, expected_method=cfg.method.name)
         check_resume_compatible(ckpt, datamodule.info, cfg.ckpt_path)
         del ckpt
-    checkpoint = IterationCheckpoint(run_dir / "checkpoints", every_n_iterations=cfg.checkpoint_every)
     speed = cfg.get("speed") or {}
     fast_paths = FastPaths(speed.get("channels_last", "auto"), speed.get("compile", False), speed.get("compile_mode"),
                            speed.get("matmul_precision", "high"))
@@ -112,11 +125,14 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     trainer_cfg["use_distributed_sampler"] = False
     if trainer_cfg["max_epochs"] == -1 and module.max_iterations == -1 and not trainer_cfg.get("fast_dev_run"):
         raise ConfigError("set trainer.max_steps (iterations) or trainer.max_epochs.")
+    all_callbacks = [fast_paths, RngResume(), *build_callbacks(cfg, trainer_cfg.get("enable_progress_bar", True)),
+                     *callbacks]
+    checkpoint = next((c for c in all_callbacks if isinstance(c, IterationCheckpoint)), None)
     trainer: pl.Trainer = instantiate(
         trainer_cfg,
         default_root_dir=str(run_dir),
         logger=loggers or False,
-        callbacks=[fast_paths, checkpoint],
+        callbacks=all_callbacks,
         enable_checkpointing=False,
     )
     for logger in loggers:
@@ -127,9 +143,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         _finish_wandb(loggers)
     return {
         "run_dir": run_dir,
-        "checkpoint": checkpoint.last_path,
+        "checkpoint": checkpoint.last_path if checkpoint is not None else None,
         "iteration": module.iteration,
-        "stop_signal": checkpoint.stop_signal,
+        "stop_signal": checkpoint.stop_signal if checkpoint is not None else None,
         "module": module,
         "datamodule": datamodule,
         "trainer": trainer,

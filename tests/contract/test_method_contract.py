@@ -19,11 +19,13 @@ import pytorch_lightning as pl
 import torch
 
 from suite.evaluation import load_checkpoint_run
-from suite.trainer_stub import attach_trainer_stub
 from suite.training import train
 from tests.methods import METHODS, build
-from tests.suite.test_resume import recorder  # noqa: F401  (the fixture resume_matches_uninterrupted needs)
-from tests.suite.test_resume import test_resumed_run_matches_uninterrupted_run as resume_matches_uninterrupted
+from tests.suite.test_resume import (
+    assert_resume_matches,
+    recorder,  # noqa: F401  (the fixture assert_resume_matches needs)
+)
+from tests.trainer_stub import attach_trainer_stub
 
 NAMES = list(METHODS)
 
@@ -126,4 +128,4 @@ def test_checkpoint_round_trip_gives_identical_outputs(make_cfg, tmp_path, name)
 
 @pytest.mark.parametrize("name", NAMES)
 def test_resumed_run_matches_uninterrupted_run(make_cfg, tmp_path, recorder, name):  # noqa: F811
-    resume_matches_uninterrupted(make_cfg, tmp_path, recorder, name, k=2, n=5)
+    assert_resume_matches(make_cfg, tmp_path, recorder, METHODS[name].run, k=2, n=5)

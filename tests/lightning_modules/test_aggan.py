@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from suite.errors import ConfigError
-from suite.trainer_stub import attach_trainer_stub as attach_trainer
 from tests.helpers.batches import INFO2, INFO5, domain_batch
 from tests.methods import build
+from tests.trainer_stub import attach_trainer_stub as attach_trainer
 
 
 def make(*overrides: str, info=INFO2):

@@ -10,12 +10,12 @@ from lightning_modules.bridge import attribute_difference, attribute_keeping, dr
 from lightning_modules.losses import mode_seeking_loss
 from suite.errors import ConfigError, DatasetError
 from suite.evaluation import evaluate_checkpoint
-from suite.trainer_stub import attach_trainer_stub as attach_trainer
 from suite.training import build_datamodule, build_method, train
 from tests.conftest import compose_config
 from tests.helpers.batches import ATTR_INFO as INFO
 from tests.helpers.batches import attr_batch
 from tests.methods import BRIDGE_NETS, build
+from tests.trainer_stub import attach_trainer_stub as attach_trainer
 
 TINY = list(BRIDGE_NETS)
 

@@ -14,11 +14,11 @@ from lightning_modules.losses import uniform_posterior_cross_entropy
 from suite.checkpoints import read_checkpoint
 from suite.errors import ConfigError, DatasetError
 from suite.evaluation import evaluate_checkpoint, load_checkpoint_run
-from suite.trainer_stub import attach_trainer_stub as attach_trainer
 from suite.training import train
 from tests.helpers.batches import FACTOR_INFO as INFO
 from tests.helpers.batches import factor_batch
 from tests.methods import DISENT_NETS, build
+from tests.trainer_stub import attach_trainer_stub as attach_trainer
 
 TINY = list(DISENT_NETS)
 RUN = [*TINY, "method=disent", "data=synthfaces", "data.image_size=32", "data.batch_size=4", "data.train_size=32",

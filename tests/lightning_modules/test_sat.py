@@ -16,11 +16,11 @@ from lightning_modules.sat import AdaptiveWeightInduction
 from nets.vgg import VGG19_WEIGHTS_FILE
 from suite.checkpoints import read_checkpoint
 from suite.errors import ConfigError, WeightsMissingError
-from suite.trainer_stub import attach_trainer_stub as attach_trainer
 from suite.training import build_method, train
 from tests.helpers.batches import domain_batch
 from tests.helpers.params import same, snapshot
 from tests.methods import METHODS, SAT_NETS, method_config
+from tests.trainer_stub import attach_trainer_stub as attach_trainer
 
 ROOT = Path(__file__).resolve().parents[2]
 INFO = METHODS["sat"].info

@@ -10,12 +10,12 @@ import torch
 
 from suite.errors import CheckpointError, ConfigError
 from suite.evaluation import load_checkpoint_run
-from suite.trainer_stub import attach_trainer_stub as attach_trainer
 from suite.training import train
 from tests.conftest import compose_config
 from tests.helpers.batches import INFO5, domain_batch
 from tests.helpers.params import changed, params_of
 from tests.methods import SPM_NETS, build
+from tests.trainer_stub import attach_trainer_stub as attach_trainer
 
 INFO2 = {**INFO5, "view": "two_domain", "domain_names": ["square", "circle"], "num_domains": 2}
 INFO_HR = {**INFO5, "image_size": 64}

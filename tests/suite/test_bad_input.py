@@ -65,8 +65,11 @@ def test_checkpoint_of_another_suite_format_is_one_sentence(tmp_path, checkpoint
 
 @pytest.mark.parametrize("override,needle", [
     ("method.optim.lr=0", "lr"),
+    ("method.optim.lr=-1", "lr"),
     ("data.batch_size=-2", "batch_size"),
+    ("data.batch_size=0", "batch_size"),
     ("trainer.max_steps=-5", "max_steps"),
+    ("trainer.max_steps=0", "max_steps"),
 ])
 def test_nonpositive_numbers_are_rejected(make_cfg, override, needle):
     with pytest.raises(ConfigError, match=needle):

@@ -11,7 +11,7 @@ import torch
 
 from suite.checkpoints import read_checkpoint
 from suite.config import strip_secrets
-from suite.errors import CheckpointError, ConfigError
+from suite.errors import CheckpointError
 from suite.training import train
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,16 +36,6 @@ def test_missing_rafd_root_is_one_sentence(tmp_path):
 def test_unknown_method_name_fails(tmp_path):
     res = run_cli("train.py", "method=nosuch", f"hydra.run.dir={tmp_path}")
     assert res.returncode != 0 and "nosuch" in res.stderr
-
-
-@pytest.mark.parametrize("override,needle", [
-    ("data.batch_size=0", "batch_size"),
-    ("trainer.max_steps=0", "max_steps"),
-    ("method.optim.lr=-1", "lr"),
-])
-def test_invalid_numbers_are_rejected(make_cfg, override, needle):
-    with pytest.raises(ConfigError, match=needle):
-        train(make_cfg(override))
 
 
 def test_missing_and_corrupt_checkpoints(tmp_path):

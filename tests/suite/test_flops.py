@@ -21,9 +21,9 @@ import pytest
 import torch
 
 from suite import bench
-from suite.trainer_stub import attach_trainer_stub
 from suite.training import build_datamodule, build_method
 from tests.conftest import domain_batch
+from tests.trainer_stub import attach_trainer_stub
 
 REFERENCE_TFLOP = {"cyclegan": 1.879, "stargan": 0.969}
 

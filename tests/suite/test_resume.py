@@ -48,18 +48,10 @@ def assert_same_state(a: dict, b: dict) -> None:
     assert not differ, f"{len(differ)} of {len(a)} entries differ after resume, e.g. {differ[:3]}"
 
 
-# Further states that must survive a resume: SPM's LR→HR stage (enhancers, two discriminators) and a generator EMA.
-RESUME_CASES = {
-    **METHODS,
-    "spm_hr": [*METHODS["spm"], "method=spm_hr", "method.lr_size=16"],
-    "aggan_ema": [*METHODS["aggan"], "method.ema.enabled=true", "method.ema.decay=0.5"],
-}
-
-
-@pytest.mark.parametrize("k,n", [(2, 5)])
-@pytest.mark.parametrize("method", list(RESUME_CASES))
-def test_resumed_run_matches_uninterrupted_run(make_cfg, tmp_path, recorder, method, k, n):
-    overrides = [*RESUME_CASES[method], f"trainer.max_steps={n}"]
+def assert_resume_matches(make_cfg, tmp_path, recorder, overrides: list[str], k: int, n: int) -> None:
+    """Train ``overrides`` n iterations straight, and k + a resume from the k-th checkpoint to n: same weights,
+    same logged losses. The contract suite (tests/contract) runs this for every method."""
+    overrides = [*overrides, f"trainer.max_steps={n}"]
     full = run(make_cfg, overrides, tmp_path / "full")
     full_losses, recorder["losses"] = recorder["losses"], {}
 
@@ -76,6 +68,19 @@ def test_resumed_run_matches_uninterrupted_run(make_cfg, tmp_path, recorder, met
         # callback_metrics keeps every key ever logged: compare what both runs have logged by this iteration
         common = losses.keys() & full_losses[it].keys()
         assert common and all(losses[k] == pytest.approx(full_losses[it][k], abs=ATOL) for k in common), it
+
+
+# States beyond the seven methods' defaults that must survive a resume: SPM's LR→HR stage (enhancers, two
+# discriminators) and a generator EMA.
+EXTRA_RESUME_CASES = {
+    "spm_hr": [*METHODS["spm"], "method=spm_hr", "method.lr_size=16"],
+    "aggan_ema": [*METHODS["aggan"], "method.ema.enabled=true", "method.ema.decay=0.5"],
+}
+
+
+@pytest.mark.parametrize("case", list(EXTRA_RESUME_CASES))
+def test_resumed_run_matches_uninterrupted_run(make_cfg, tmp_path, recorder, case):
+    assert_resume_matches(make_cfg, tmp_path, recorder, EXTRA_RESUME_CASES[case], k=2, n=5)
 
 
 def test_resume_from_a_mid_epoch_checkpoint_written_during_training(make_cfg, tmp_path, recorder):
@@ -97,6 +102,29 @@ def test_checkpoint_holds_rng_states_and_data_position(make_cfg, tmp_path, recor
     recorder["stop_after"] = 2
     stopped = run(make_cfg, [*METHODS["aggan"], "trainer.max_steps=5"], tmp_path / "r")
     ckpt = read_checkpoint(stopped["checkpoint"])
-    rng = ckpt["suite"]["rng"][0]
+    rng = ckpt["callbacks"]["RngResume"]["rng"][0]
     assert set(rng) == {"torch", "cuda", "numpy", "python"}
     assert ckpt["loops"]["fit_loop"]["state_dict"]["combined_loader"] == [{"epoch": 0, "batches_done": 2, "batch_size": 2}]
+
+
+def test_checkpoint_of_the_previous_layout_resumes_exactly(make_cfg, tmp_path, recorder):
+    """Checkpoints written before RngResume existed (format 1 too) keep every rank's RNG states under
+    ``checkpoint["suite"]["rng"]`` and no callback entry: they resume exactly as well. Control: the same checkpoint
+    without any RNG state does not (so the comparison sees the restored states)."""
+    overrides = [*METHODS["bridge"], "trainer.max_steps=4"]
+    full = run(make_cfg, overrides, tmp_path / "full")
+    recorder["stop_after"] = 2
+    stopped = run(make_cfg, overrides, tmp_path / "stopped")
+    recorder["stop_after"] = None
+    ckpt = torch.load(stopped["checkpoint"], map_location="cpu", weights_only=False)
+    ckpt["suite"]["rng"] = ckpt["callbacks"].pop("RngResume")["rng"]  # the layout the previous code wrote
+    old = tmp_path / "old.ckpt"
+    torch.save(ckpt, old)
+    resumed = run(make_cfg, overrides, tmp_path / "resumed", f"ckpt_path={old}")
+    assert_same_state(full["module"].state_dict(), resumed["module"].state_dict())
+
+    del ckpt["suite"]["rng"]
+    torch.save(ckpt, old)
+    unseeded = run(make_cfg, overrides, tmp_path / "unseeded", f"ckpt_path={old}")
+    with pytest.raises(AssertionError, match="differ after resume"):
+        assert_same_state(full["module"].state_dict(), unseeded["module"].state_dict())

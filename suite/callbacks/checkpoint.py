@@ -1,4 +1,4 @@
-"""Callbacks: an iteration-based, atomic checkpoint writer that also ends a run cleanly on SIGTERM/SIGINT."""
+"""Iteration-based, atomic checkpoint writing that also ends a run cleanly on SIGTERM/SIGINT."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The smallest trainer a module's ``train_iteration`` needs outside ``Trainer.fit``: optimizers from
 ``configure_optimizers`` and the strategy's precision plugin for ``manual_backward``, with no loop, logger or
-callbacks. Used by the benchmark's plain-loop floor (suite/bench.py) and by unit tests that step a method once."""
+callbacks. A test helper: unit tests that step a method once."""
 
 from __future__ import annotations
 
