@@ -13,8 +13,11 @@ from suite.errors import ConfigError
 from suite.evaluation import autocast_method, evaluate_checkpoint
 from suite.training import build_datamodule, build_method, train
 from tests.conftest import compose_config
-from tests.suite.test_resume import RESUME_CASES
+from tests.methods import RUN_OVERRIDES
+from tests.suite.test_resume import EXTRA_RESUME_CASES
 from tests.suite.test_training import TINY
+
+RESUME_CASES = {**RUN_OVERRIDES, **EXTRA_RESUME_CASES}
 
 
 def test_bf16_evaluation_is_close_to_fp32(make_cfg, tmp_path, monkeypatch):

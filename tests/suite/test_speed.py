@@ -11,7 +11,7 @@ import torch
 from suite.errors import ConfigError
 from suite.speed import FastPaths, apply_fast_paths, generator_nets, resolve_flag, to_channels_last
 from suite.training import build_datamodule, build_method, train
-from tests.suite.test_resume import METHODS
+from tests.methods import RUN_OVERRIDES as METHODS
 
 
 def build(make_cfg, method):

@@ -81,7 +81,7 @@ def test_evaluate_writes_metrics_and_grid(make_cfg, tmp_path):
 
 
 def test_evaluate_shows_spm_motion_basis_combination(make_cfg, tmp_path):
-    from tests.suite.test_resume import METHODS
+    from tests.methods import RUN_OVERRIDES as METHODS
 
     run = train(make_cfg(*METHODS["spm"], "trainer.max_steps=2", run_dir=tmp_path / "r"))
     evaluate_checkpoint(run["checkpoint"], tmp_path / "eval", classifier={"epochs": 1}, max_images=8)

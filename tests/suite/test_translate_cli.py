@@ -62,7 +62,7 @@ def test_unreadable_image_and_bad_checkpoint(ckpt, tmp_path, capsys):
 @pytest.fixture(scope="module")
 def bridge_ckpt(tmp_path_factory):
     from tests.conftest import compose_config
-    from tests.suite.test_resume import METHODS
+    from tests.methods import RUN_OVERRIDES as METHODS
 
     run_dir = tmp_path_factory.mktemp("bridge")
     cfg = compose_config([f"run_dir={run_dir}", "logger=none", "trainer=cpu", "trainer.enable_progress_bar=false", "scale=synth",
