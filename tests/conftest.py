@@ -15,6 +15,7 @@ from suite.config import register_resolvers
 from tests.helpers.batches import domain_batch  # noqa: F401  (imported from here by older test files)
 
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+register_resolvers()  # tests that load a conf/*.yaml directly resolve ${scaled:…} too
 os.environ.setdefault("WANDB_MODE", "disabled")
 torch.set_num_threads(1)  # tests use tiny nets: threads cost more than they give, and runs stay reproducible
 

@@ -85,14 +85,20 @@ def test_info_is_plain_data_known_before_any_rendering(view):
         assert info["factor_values"]["gaze"] == ["left", "front", "right"]
 
 
+def _checked_batch(view: str, split: str, b: int = 6):
+    """The first ``split`` batch of ``view``: images, references and ground truth checked; (datamodule, batch)."""
+    dm = _dm(view)
+    batch = next(iter(getattr(dm, f"{split}_dataloader")()))
+    _check_image(batch["image"], b)
+    _check_image(batch["ref"], b)
+    _check_truth(batch)
+    return dm, batch
+
+
 def test_domain_views_batch_format():
     for view, d in (("two_domain", 2), ("multi_domain", 5)):
-        dm = _dm(view)
-        batch = next(iter(dm.train_dataloader()))
+        _, batch = _checked_batch(view, "train")
         b = 6
-        _check_image(batch["image"], b)
-        _check_image(batch["ref"], b)
-        _check_truth(batch)
         for key in ("domain", "target", "ref_domain"):
             assert batch[key].dtype == torch.int64 and batch[key].shape == (b,)
             assert batch[key].min() >= 0 and batch[key].max() < d
@@ -104,11 +110,7 @@ def test_domain_views_batch_format():
 
 
 def test_multi_attribute_batch_format():
-    dm = _dm("multi_attribute")
-    batch = next(iter(dm.val_dataloader()))
-    _check_image(batch["image"], 6)
-    _check_image(batch["ref"], 6)
-    _check_truth(batch)
+    dm, batch = _checked_batch("multi_attribute", "val")
     for key in ("attrs", "target_attrs"):
         assert batch[key].dtype == torch.float32 and batch[key].shape == (6, len(R.ATTRIBUTE_NAMES))
         assert set(batch[key].unique().tolist()) <= {0.0, 1.0}
@@ -124,11 +126,7 @@ def test_multi_attribute_batch_format():
 
 
 def test_multi_factor_batch_format():
-    dm = _dm("multi_factor")
-    batch = next(iter(dm.test_dataloader()))
-    _check_image(batch["image"], 6)
-    _check_image(batch["ref"], 6)
-    _check_truth(batch)
+    dm, batch = _checked_batch("multi_factor", "test")
     for key in ("factors", "ref_factors", "target_factors"):
         assert list(batch[key]) == ["identity", "expression", "gaze", "illumination"]
         for name, v in batch[key].items():
