@@ -51,15 +51,18 @@ class RngResume(pl.Callback):
     """Saves every rank's RNG states in the checkpoint (``checkpoint["callbacks"]["RngResume"]["rng"]``) and
     restores this rank's before the first resumed batch.
 
-    Restored in ``on_train_batch_start``, not when the checkpoint is loaded: between the two Lightning builds the
-    data iterators, which draws from the global generator (an uninterrupted run did that draw at the epoch start,
-    not mid-epoch). Checkpoints written before this callback existed (same format 1) keep the states under
+    When to restore follows where the uninterrupted run drew: building an epoch's data iterator draws from the
+    global generator. A checkpoint written mid-epoch is restored in ``on_train_batch_start``, after the resumed
+    run's own iterator drew (the uninterrupted run drew nothing there); one written after an epoch's last batch
+    in ``on_fit_start``, before the resumed run builds the next epoch's iterator (the uninterrupted run built it
+    from these states). Checkpoints written before this callback existed (same format 1) keep the states under
     ``checkpoint["suite"]["rng"]``; they are read from there when the callback's own entry is absent. A rank the
     checkpoint does not know (more devices than before) keeps its fresh seeding."""
 
     def __init__(self) -> None:
         self._saved: list[dict[str, Any]] | None = None  # every rank's states, from the loaded checkpoint
         self._pending: dict[str, Any] | None = None  # this rank's, applied before the next training batch
+        self._at_epoch_end = False  # the checkpoint was written after an epoch's last batch
 
     @property
     def state_key(self) -> str:
@@ -74,14 +77,29 @@ class RngResume(pl.Callback):
     def on_load_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:
         # Lightning calls load_state_dict right after this hook when the callback's own entry exists.
         self._saved = (checkpoint.get("suite") or {}).get("rng") or []
+        progress = checkpoint.get("loops", {}).get("fit_loop", {}).get("epoch_loop.batch_progress", {})
+        self._at_epoch_end = bool(progress.get("is_last_batch", False))
 
-    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+    def _take_saved(self, trainer: pl.Trainer) -> None:
         if self._saved is not None:
             rank = trainer.global_rank
             self._pending = self._saved[rank] if rank < len(self._saved) else None
             self._saved = None
 
-    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int) -> None:
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # Written after an epoch's last batch: the resumed run opens a new epoch, and its data iterator (built
+        # before the first batch) must draw from the saved states, as the uninterrupted run's did.
+        if self._at_epoch_end:
+            self._take_saved(trainer)
+            self._restore_pending()
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._take_saved(trainer)
+
+    def _restore_pending(self) -> None:
         if self._pending is not None:
             restore_rng_states(self._pending)
             self._pending = None
+
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int) -> None:
+        self._restore_pending()  # written mid-epoch: after the resumed run's iterator drew, which the other did not

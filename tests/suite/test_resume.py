@@ -128,3 +128,10 @@ def test_checkpoint_of_the_previous_layout_resumes_exactly(make_cfg, tmp_path, r
     unseeded = run(make_cfg, overrides, tmp_path / "unseeded", f"ckpt_path={old}")
     with pytest.raises(AssertionError, match="differ after resume"):
         assert_same_state(full["module"].state_dict(), unseeded["module"].state_dict())
+
+
+@pytest.mark.parametrize("name", ["stargan", "bridge"])
+def test_a_checkpoint_written_at_an_epoch_end_resumes_exactly(make_cfg, tmp_path, recorder, name):
+    """k = 3 of 3 batches per epoch: the resumed run opens a new epoch, whose data iterator draws from the global
+    generator before the first batch (WGAN-GP's interpolation weights then see the states after that draw)."""
+    assert_resume_matches(make_cfg, tmp_path, recorder, RUN_OVERRIDES[name], k=3, n=5)
