@@ -3,6 +3,7 @@ beside ours, PSNR/MSE on a hand-computed pair, Table II's rows read from configs
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from pathlib import Path
@@ -20,6 +21,7 @@ from suite.protocols.paired import CheckpointFacts, pair_scores, paired_scores
 from suite.training import build_method, train
 from tests.conftest import compose_config
 from tests.methods import RUN_OVERRIDES
+from tests.suite.test_comparison import offline_wandb
 
 
 def one_sentence(message: str) -> bool:
@@ -120,9 +122,29 @@ def test_table1_and_table2_from_checkpoints(checkpoints, tmp_path):
     assert row_of(table2, "Full")[:2] == ["14.9187", "—"] and row_of(table2, "Full − AD")[0] == "14.6352"
     assert row_of(table2, "Full")[4] == f"{scores.psnr:.4f}" and row_of(table2, "Full − AD")[4] != "—"
     assert row_of(table2, "Full − AD − AG")[4] == "—"
+    one = evaluate.run_protocol(protocol_cfg("aggan_table2", tmp_path / "one", (), f"ckpt_path={ad}")).read_text()
+    assert row_of(one, "Full − AD")[4] == row_of(table2, "Full − AD")[4] and row_of(one, "Full")[1] == "—"
     with pytest.raises(CheckpointError) as err:  # Table II is AGGAN's ablation: a CycleGAN checkpoint has no row
         evaluate.run_protocol(protocol_cfg("aggan_table2", tmp_path, [a, cyc]))
     assert one_sentence(str(err.value)) and "method=cyclegan" in str(err.value)
+
+
+def test_the_table_is_logged_to_wandb(checkpoints, tmp_path, monkeypatch):
+    wandb_dir = offline_wandb(monkeypatch, tmp_path)
+    table = evaluate.run_protocol(protocol_cfg("aggan_table2", tmp_path, [checkpoints["aggan"]])).read_text()
+    [logged] = [json.loads(f.read_text()) for f in wandb_dir.glob(
+        "wandb/offline-run-*/files/media/table/eval/aggan_table2_*.table.json")]
+    assert logged["columns"][:3] == ["Component", "AR Face PSNR (paper)", "AR Face PSNR (ours)"]
+    assert logged["data"][0] == ["Full", *row_of(table, "Full")]
+
+
+def test_a_split_without_pairs_is_said_not_scored(checkpoints, tmp_path, monkeypatch):
+    import suite.protocols.aggan as aggan
+
+    monkeypatch.setattr(aggan, "paired_scores", lambda path, settings: None)  # as a CelebA test split: no gt
+    table = evaluate.run_protocol(protocol_cfg("aggan_table1", tmp_path, [checkpoints["aggan"]])).read_text()
+    assert "has no paired target image (gt), so no PSNR/MSE" in table
+    assert all(cell == "—" for cell in row_of(table, "AGGAN")[1::2]) and "synthfaces" not in table.split("Notes")[0]
 
 
 def test_table3_counts_are_the_built_nets(tmp_path):
