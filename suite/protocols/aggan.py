@@ -13,6 +13,7 @@ The published figures below are copied from the paper's tables; they are shown b
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -134,6 +135,7 @@ def paired_rows(paths: Sequence[Path], settings: EvalSettings, protocol: str, me
     facts = [checkpoint_facts(p, protocol, methods) for p in paths]  # every checkpoint checked before any work
     ours, baseline = OurRows(), {}
     for f in facts:
+        f = dataclasses.replace(f, dataset=dataset_key(f.dataset))
         scores = paired_scores(f.path, settings)
         if scores is None:
             ours.notes.append(f"{f.path} ({f.method} on {f.dataset}): the {settings.split} split has no paired target "
@@ -155,6 +157,11 @@ def paired_rows(paths: Sequence[Path], settings: EvalSettings, protocol: str, me
     ours.notes.append("PSNR/MSE per image on 8-bit levels (0..255), averaged over the split (suite.protocols.paired)."
                       if settings.eight_bit else "PSNR/MSE per image on float images (MSE in 0..255 units), averaged.")
     return ours
+
+
+def dataset_key(name: str) -> str:
+    """A data module's name as the tables key it: lower case without separators ("AR_Face" → "arface")."""
+    return "".join(ch for ch in name.lower() if ch.isalnum())
 
 
 def table1_row(f: CheckpointFacts) -> str:

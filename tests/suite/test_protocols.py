@@ -16,7 +16,7 @@ from metrics.image_quality import to_8bit
 from suite.comparison import row_label
 from suite.errors import CheckpointError, ConfigError
 from suite.protocols import PROTOCOLS, EvalSettings, get_protocol
-from suite.protocols.aggan import TABLE1, table2_row, table3_rows
+from suite.protocols.aggan import TABLE1, dataset_key, table2_row, table3_rows
 from suite.protocols.paired import CheckpointFacts, pair_scores, paired_scores
 from suite.training import build_method, train
 from tests.conftest import compose_config
@@ -85,6 +85,11 @@ def test_table2_rows_come_from_the_stored_config():
     # not a row of the paper: kept under its own label
     assert table2_row(facts(pixel_loss=False)) == "aggan −PL"
     assert table2_row(facts(curriculum=False)) == "aggan −curriculum"
+
+
+def test_dataset_names_map_to_the_papers_columns():
+    assert [dataset_key(n) for n in ("arface", "ar_face", "AR-Face", "bu3dfe", "synthfaces")] == [
+        "arface", "arface", "arface", "bu3dfe", "synthfaces"]
 
 
 def test_unknown_protocol_is_one_sentence_naming_the_valid_ones(tmp_path):
