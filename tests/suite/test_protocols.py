@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import warnings
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from suite.protocols.aggan import TABLE1, dataset_key, table2_row, table3_rows
 from suite.protocols.paired import CheckpointFacts, pair_scores, paired_scores
 from suite.training import build_method, train
 from tests.conftest import compose_config
+from tests.datamodules.fixtures import TINY_RUN, write_bu3dfe
 from tests.methods import RUN_OVERRIDES
 from tests.suite.test_comparison import offline_wandb
 
@@ -132,6 +134,20 @@ def test_table1_and_table2_from_checkpoints(checkpoints, tmp_path):
     with pytest.raises(CheckpointError) as err:  # Table II is AGGAN's ablation: a CycleGAN checkpoint has no row
         evaluate.run_protocol(protocol_cfg("aggan_table2", tmp_path, [a, cyc]))
     assert one_sentence(str(err.value)) and "method=cyclegan" in str(err.value)
+
+
+def test_bu3dfe_fills_the_papers_bu3dfe_columns(make_cfg, tmp_path):
+    """Paired real data (the same subject's target expression as gt) lands in the paper's own Bu3dfe column."""
+    root = write_bu3dfe(tmp_path / "BU_3DFE")
+    overrides = [o for o in TINY_RUN if "fast_dev_run" not in o]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ckpt = train(make_cfg("data=bu3dfe", f"data.root={root}", *overrides, "data.test_subjects=3",
+                              "trainer.max_steps=1"))["checkpoint"]
+        table = evaluate.run_protocol(protocol_cfg("aggan_table1", tmp_path / "t", [ckpt])).read_text()
+    bu = row_of(table, "AGGAN")[4:8]  # Bu3dfe PSNR (paper), (ours), MSE (paper), (ours)
+    assert bu[0] == "21.3247" and bu[2] == "574.5" and float(bu[1]) > 0 and float(bu[3]) > 0
+    assert row_of(table, "AGGAN")[1] == "—" and "bu3dfe: doing nothing" in table
 
 
 def test_the_table_is_logged_to_wandb(checkpoints, tmp_path, monkeypatch):
