@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["mse", "mse_255", "psnr", "ssim"]
+__all__ = ["mse", "mse_255", "psnr", "ssim", "to_8bit"]
 
 
 def _check_pair(pred: Tensor, target: Tensor) -> None:
@@ -60,6 +60,15 @@ def psnr(pred: Tensor, target: Tensor, data_range: float = 2.0) -> Tensor:
     """
     err = _mse64(pred, target)
     return (10.0 * torch.log10(data_range**2 / err)).to(torch.float32)
+
+
+def to_8bit(images: Tensor, low: float = -1.0, data_range: float = 2.0) -> Tensor:
+    """The 8-bit levels (0..255, as float64) an image batch is saved with, rounded as ``torchvision.utils.save_image``
+    rounds: ``floor(clamp(255·x01 + 0.5, 0, 255))`` with ``x01 = (x − low) / data_range`` (the suite's [-1, 1]
+    images: ``x·0.5 + 0.5``). Metrics of images as PNG files are the metrics of these levels with
+    ``data_range=255``. images: any shape. Returns the same shape (float64)."""
+    x01 = (images.detach().to(torch.float64) - low) / data_range
+    return (x01 * 255.0 + 0.5).clamp(0.0, 255.0).floor()
 
 
 def _gaussian_1d(size: int, sigma: float, device: torch.device, dtype: torch.dtype) -> Tensor:

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 CONF_METHOD_DIR = Path(__file__).resolve().parents[1] / "conf" / "method"
 # short names of the ablation switches the papers' tables use; other switches appear under their own names
-FLAG_NAMES = {"attention_generator": "AG", "attention_discriminator": "AD"}
+FLAG_NAMES = {"attention_generator": "AG", "attention_discriminator": "AD", "pixel_loss": "PL", "tv_loss": "AL"}
 # columns shown in the table (the rest stay in metrics.json): means only, not /std, /n … and no bookkeeping
 HIDDEN_COLUMNS = ("num_images",)
 WANDB_KEY = "eval/comparison"  # where the table goes in a W&B run
@@ -124,19 +124,28 @@ def wandb_table_data(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[A
 
 @rank_zero_only
 def log_comparison(table_dir: str | os.PathLike, wandb_cfg: Mapping[str, Any] | None = None) -> bool:
-    """Log the comparison table of ``table_dir`` to W&B as a ``wandb.Table`` under ``eval/comparison``.
+    """Log the comparison table of ``table_dir`` to W&B as a ``wandb.Table`` under ``eval/comparison``
+    (see :func:`log_table`; comparison.md never depends on it). Returns True when the table was logged."""
+    rows = read_rows(table_dir)
+    if not rows:
+        return False
+    columns, data = wandb_table_data(rows)
+    return log_table(WANDB_KEY, columns, data, wandb_cfg, table_dir, Path(table_dir) / "comparison.md")
+
+
+@rank_zero_only
+def log_table(key: str, columns: list[str], data: list[list[Any]], wandb_cfg: Mapping[str, Any] | None,
+              default_dir: str | os.PathLike, written: str | os.PathLike) -> bool:
+    """Log one table to W&B as a ``wandb.Table`` under ``key`` (e.g. ``eval/comparison``, ``eval/aggan_table1``).
 
     Into the active W&B run when there is one (an evaluation inside a training run); otherwise, when
     ``wandb_cfg`` is given and its mode is not disabled, into a run of its own (``job_type="evaluate"``), finished afterwards so each job
     of a multirun gets its own. ``wandb_cfg``: ``mode`` (auto | online | offline | disabled, ``WANDB_MODE``
     wins, as for training: :func:`suite.loggers.wandb_mode`), ``save_dir`` (default ``$WANDB_DIR`` or
-    ``table_dir``) and any other ``wandb.init`` argument (project, entity, name, group, tags).
-    comparison.md never depends on it: a W&B failure is a warning. Returns True when the table was logged."""
+    ``default_dir``) and any other ``wandb.init`` argument (project, entity, name, group, tags).
+    The table file ``written`` never depends on it: a W&B failure is a warning. Returns True when logged."""
     from suite.loggers import wandb_mode, wandb_settings
 
-    rows = read_rows(table_dir)
-    if not rows:
-        return False
     active = getattr(sys.modules.get("wandb"), "run", None)  # only someone who uses wandb has imported it
     init_kwargs = {k: v for k, v in dict(wandb_cfg or {}).items() if v is not None}
     mode = wandb_mode(str(init_kwargs.pop("mode", "auto")), option="wandb.mode")
@@ -145,24 +154,22 @@ def log_comparison(table_dir: str | os.PathLike, wandb_cfg: Mapping[str, Any] | 
     try:
         import wandb
 
-        columns, data = wandb_table_data(rows)
         if active is not None:
-            active.log({WANDB_KEY: wandb.Table(columns=columns, data=data)})
+            active.log({key: wandb.Table(columns=columns, data=data)})
             return True
         # always explicit: wandb reads WANDB_DIR once per process, and a multirun's jobs share the process
-        save_dir = init_kwargs.pop("save_dir", None) or os.environ.get("WANDB_DIR") or str(table_dir)
+        save_dir = init_kwargs.pop("save_dir", None) or os.environ.get("WANDB_DIR") or str(default_dir)
         Path(save_dir).mkdir(parents=True, exist_ok=True)
         init_kwargs["dir"] = save_dir
         run = wandb.init(mode=mode, job_type="evaluate", **init_kwargs, **wandb_settings())
         try:
-            run.log({WANDB_KEY: wandb.Table(columns=columns, data=data)})
+            run.log({key: wandb.Table(columns=columns, data=data)})
         finally:
             run.finish()
-    except Exception as exc:  # noqa: BLE001  (W&B is a mirror of comparison.md, never a reason to fail)
-        log.warning("comparison table not logged to W&B (%s: %s); it is in %s", type(exc).__name__, exc,
-                    Path(table_dir) / "comparison.md")
+    except Exception as exc:  # noqa: BLE001  (W&B is a mirror of the table file, never a reason to fail)
+        log.warning("%s not logged to W&B (%s: %s); it is in %s", key, type(exc).__name__, exc, written)
         return False
-    log.info("logged the comparison table (%d rows) to W&B run %s", len(data), run.id)
+    log.info("logged %s (%d rows) to W&B run %s", key, len(data), run.id)
     return True
 
 

@@ -89,7 +89,8 @@ class TargetLabels:
         return make
 
 
-def _device(name: str) -> torch.device:
+def resolve_device(name: str) -> torch.device:
+    """``auto`` → cuda when available, else cpu; any other name as given."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
@@ -146,7 +147,7 @@ def evaluate_checkpoint(
     ``precision``: ``32``, or ``bf16`` for the method's translations under autocast on ``device`` (see
     :func:`autocast_method`; bf16 halves activation memory and uses a GPU's tensor cores)."""
     dtype = autocast_dtype(precision)
-    dev = _device(device)
+    dev = resolve_device(device)
     if (fid or {}).get("feature") == "inception":
         from metrics.fid import inception_weights_path
 
