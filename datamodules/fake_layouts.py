@@ -2,7 +2,7 @@
 
 Each writer reproduces its dataset's exact file names, folder depth, header lines and spacing (CelebA's
 width-2 ``-1  1`` values, BU-3DFE's ``F0001_AN01WH_F2D.bmp`` codes, Multi-PIE's
-``session02/multiview/108/01/05_1/108_02_01_051_17.png``), with small smooth random pictures in place of
+``session02/multiview/108/01/05_1/108_02_01_051_17.png``, AR Face's headerless ``M-001-01.raw``), with small smooth random pictures in place of
 photographs. Nothing here is real data: the loading benchmark (:mod:`datamodules.bench`) writes them at the
 datasets' real image sizes into a temporary folder, the tests (``tests/datamodules``) tiny ones.
 """
@@ -32,6 +32,8 @@ BU3DFE_CODES = ("AN", "DI", "FE", "HA", "SA", "SU")  # with intensities 01–04;
 BU3DFE_SUBJECTS = tuple(f"F{i:04d}" for i in range(1, 7)) + tuple(f"M{i:04d}" for i in range(1, 7))
 RACES = ("WH", "BL", "AE", "AM", "IN", "LA")
 AFHQ_DOMAINS = ("cat", "dog", "wild")
+ARFACE_PERSONS = ("M-001", "M-002", "M-003", "W-001", "W-002", "W-003")
+ARFACE_IMAGES = (1, 2, 3, 4, 8, 14, 15, 16, 17, 24)  # both sessions' four expressions, a sun-glasses and a scarf image
 def picture(rng: np.random.Generator, width: int, height: int, noise: float = 0.0) -> Image.Image:
     """A smooth random RGB picture (a bicubic blow-up of 4×4 random colours); ``noise`` adds Gaussian grain of that
     standard deviation (grey levels), so JPEG/PNG files weigh and decode like photographs (the benchmark)."""
@@ -241,4 +243,31 @@ def write_class_folders(root: Path, classes=("apple", "orange", "pear"), per: in
             sub = root / c / ("nested" if i == 0 else "")
             _save(picture(rng, size, size), sub / f"{c}_{i:03d}.png")
     (root / "notes.txt").write_text("not a class")
+    return root
+
+
+# ---------------------------------------------------------------------------------------------- AR Face
+def arface_raw_bytes(pixels: np.ndarray, order: str = "planar") -> bytes:
+    """H×W×3 uint8 pixels as a headerless AR Face ``.raw``: ``planar`` an R, a G and a B plane of H rows × W (the
+    release, as its public readers decode it), ``interleaved`` RGB per pixel."""
+    pixels = np.asarray(pixels, dtype=np.uint8)
+    return (pixels.transpose(2, 0, 1) if order == "planar" else pixels).tobytes()
+
+
+def write_arface(root: Path, persons=ARFACE_PERSONS, images=ARFACE_IMAGES, size: tuple[int, int] = (48, 36),
+                 fmt: str = "bmp", raw_order: str = "planar", seed: int = 8) -> Path:
+    """AR Face's flat folder ``M-001-01.bmp`` … (``fmt`` bmp | png | jpg), or the release's headerless ``.raw``
+    files (``fmt="raw"``: ``size`` = (width, height) RGB in ``raw_order``; the real ones are 768×576), with a
+    README.txt the reader ignores. A seed draws the same pictures in every format (the .raw/.bmp comparison)."""
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    for person in persons:
+        for image in images:
+            img = picture(rng, *size)
+            path = root / f"{person}-{image:02d}.{fmt}"
+            if fmt == "raw":
+                path.write_bytes(arface_raw_bytes(np.asarray(img), raw_order))
+            else:
+                _save(img, path)
+    (root / "README.txt").write_text("AR Face stand-in: generated pictures, no real faces\n")
     return root

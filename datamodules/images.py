@@ -135,11 +135,15 @@ class Preprocess:
                 del d[key]
         return d
 
+    def open(self, path: Path) -> Image.Image:
+        """The file at ``path`` as a PIL image (a dataset with a headerless format of its own overrides this)."""
+        return Image.open(path)
+
     def __call__(self, path: Path, flip: bool = False) -> np.ndarray:
         """The image at ``path`` as S×S×3 uint8. Raises BadImageError when the file cannot be decoded and
         ImageError when the crop does not fit in it."""
         try:
-            with Image.open(path) as img:
+            with self.open(path) as img:
                 width, height = img.size
                 left, top, right, bottom = self.crop_box(width, height)
                 if left < 0 or top < 0 or right > width or bottom > height:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from datamodules.afhq import AFHQDataModule
+from datamodules.arface import ARFaceDataModule
 from datamodules.bu3dfe import BU3DFEDataModule
 from datamodules.celeba import CelebADataModule
 from datamodules.celeba_hq import CelebAHQDataModule
@@ -18,6 +19,7 @@ from suite.errors import DatasetError
 # Each class with a fragment of the layout its error message must show (the file or folder names a user looks for).
 REAL = [
     (AFHQDataModule, r"train/{cat,dog,wild}"),
+    (ARFaceDataModule, "M-001-01.raw"),
     (BU3DFEDataModule, "F0001_AN01WH_F2D.bmp"),
     (CelebADataModule, "Img/img_align_celeba"),
     (CelebAHQDataModule, "CelebA-HQ-img/0.jpg"),
