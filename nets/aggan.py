@@ -15,9 +15,10 @@ domain-classification head on the shared trunk (the ``hybrid`` multi-domain form
 ``stargan_attention/model.py``): StarGAN's G with a 4-channel head (mask + content, Eq. 1); its discriminator is
 StarGAN's (``nets.spm.StarGANDiscriminator``).
 
-Defaults are the paper's (Sec. III-D), and where it is silent the authors' code (``models.py``): 5 residual blocks
-(paper; the code has 6), BatchNorm on D's first C64 (both), D's 4×4 convs unpadded with LeakyReLU(0.01) (code;
-the paper gives neither), raw content R (both). docs/fidelity/aggan.md lists every row.
+AGGAN's published values (conf/method/aggan.yaml; the generator's are also its class defaults) follow the paper
+(Sec. III-D), and where it is silent the authors' code (``models.py``): 5 residual blocks (paper; the code has 6),
+raw content R (both), BatchNorm on D's first C64 (both), D's 4×4 convs unpadded with LeakyReLU(0.01) (code; the
+paper gives neither). docs/fidelity/aggan.md lists every row.
 """
 
 from __future__ import annotations
@@ -144,10 +145,12 @@ class DiscriminatorOutput(NamedTuple):
 class Discriminator(nn.Module):
     """[C64, C128, …, C(ndf·2^(n_layers−1)) stride 2] + C stride 1 (no norm) → src head [+ cls head].
 
-    ``norm_first``: BatchNorm on the first C64 — true (default), as the paper ("the BatchNorm is used for the
-    first C64", unlike [11], [47]) and the released ``Discriminator``; false gives pix2pix/CycleGAN's first layer.
-    ``padding``, ``slope``: the 4×4 convs' zero padding and the LeakyReLU slope. The paper gives neither; the
-    released code uses 0 and 0.01 (PyTorch's default), the defaults here. pix2pix/CycleGAN use 1 and 0.2.
+    The class serves AGGAN, CycleGAN and SAT (``nets.sat``); its defaults are pix2pix/CycleGAN's D, and
+    ``conf/method/aggan.yaml`` sets AGGAN's published values:
+    ``norm_first``: BatchNorm on the first C64 — AGGAN: true, as the paper ("the BatchNorm is used for the first
+    C64", unlike [11], [47]) and the released ``Discriminator``; false (default) gives pix2pix/CycleGAN's layer.
+    ``padding``, ``slope``: the 4×4 convs' zero padding and the LeakyReLU slope. The paper gives neither; AGGAN's
+    released code uses 0 and 0.01 (PyTorch's default); pix2pix/CycleGAN (default) use 1 and 0.2.
     ``patchgan``: CycleGAN/pix2pix's 70×70 PatchGAN instead (for ``method=cyclegan``): the stride-1 layer doubles
     the width (up to ndf·8) and is normalised, and the patch head is a 4×4 convolution.
     """
@@ -160,12 +163,12 @@ class Discriminator(nn.Module):
         global_pool: bool = True,
         extra_in_channels: int = 0,
         num_classes: int = 0,
-        norm_first: bool = True,
+        norm_first: bool = False,
         in_channels: int = 3,
         init: str = "normal",
         patchgan: bool = False,
-        padding: int = 0,
-        slope: float = 0.01,
+        padding: int = 1,
+        slope: float = 0.2,
     ) -> None:
         super().__init__()
         layers: list[nn.Module] = []

@@ -1,8 +1,10 @@
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from nets.aggan import AttentionGuidedGenerator, AttentionStarGANGenerator, Discriminator
 from nets.blocks import ResidualBlock
+from tests.conftest import compose_config
 
 
 @pytest.mark.parametrize("upsample", ["deconv", "pixelshuffle", "resize"])
@@ -98,16 +100,27 @@ def test_generator_defaults_are_the_papers():
         AttentionGuidedGenerator(ngf=8, content_activation="sigmoid")
 
 
-@pytest.mark.parametrize("norm_first,expected", [(True, 3), (False, 2)])
+def aggan_discriminator(**overrides):
+    """The discriminator as conf/method/aggan.yaml builds it at paper scale."""
+    cfg = OmegaConf.to_container(compose_config(["run_dir=/tmp/unused", "method=aggan"]).method.discriminator, resolve=True)
+    cfg.pop("_target_")
+    return Discriminator(**{**cfg, **overrides})
+
+
+@pytest.mark.parametrize("norm_first,expected", [(True, 4), (False, 3)])
 def test_first_c64_batchnorm_switch_adds_or_removes_the_layer(norm_first, expected):
-    d = Discriminator(ndf=8, n_layers=3, padding=1, norm_first=norm_first)
+    d = aggan_discriminator(ndf=8, norm_first=norm_first)
     assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in d.modules()) == expected
     assert isinstance(d.trunk[0][1], torch.nn.BatchNorm2d if norm_first else torch.nn.Identity)
+    if norm_first:
+        assert d.trunk[0][1].num_features == 8
 
 
-def test_discriminator_defaults_are_the_authors_padding_and_slope():
-    """Unpadded 4×4 convs and LeakyReLU(0.01): at 256 px 256 → 127 → 62 → 30 → 14 (stride 2) → 11 (stride 1)."""
-    d = Discriminator(ndf=4)
+def test_aggan_discriminator_has_the_authors_padding_and_slope():
+    """BN on the first C64, unpadded 4×4 convs and LeakyReLU(0.01): at 256 px 256 → 127 → 62 → 30 → 14 (stride 2)
+    → 11 (stride 1)."""
+    d = aggan_discriminator(ndf=4)
+    assert isinstance(d.trunk[0][1], torch.nn.BatchNorm2d)
     convs = [m for m in d.trunk.modules() if isinstance(m, torch.nn.Conv2d)]
     assert all(c.padding == (0, 0) for c in convs) and len(convs) == 5
     assert all(m.negative_slope == 0.01 for m in d.modules() if isinstance(m, torch.nn.LeakyReLU))

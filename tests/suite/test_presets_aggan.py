@@ -92,7 +92,7 @@ def test_preset_composes_to_the_published_values(preset):
 
 
 def test_cfg_job_prints_the_published_values():
-    out = subprocess.run([sys.executable, "train.py", "experiment=aggan_bu3dfe", "--cfg", "job"], capture_output=True,
+    out = subprocess.run([sys.executable, "train.py", "experiment=aggan_bu3dfe", "--cfg", "job", "--resolve"], capture_output=True,
                          text=True, cwd=Path(CONF_DIR).parent, timeout=120, check=True).stdout
     cfg = OmegaConf.create(out)
     assert (cfg.trainer.max_epochs, cfg.data.batch_size, cfg.data.image_size) == (200, 1, 256)
@@ -167,10 +167,10 @@ def test_cyclegan_jitter_crops_train_images_at_random_and_test_images_centred(ma
     dm.setup("fit")
     pre = dm.preprocess
     assert (pre.load_size, pre.image_size, pre.decoded_size) == (40, 32, 40)
-    train, test = dm.dataset("train"), dm.dataset("test")
-    first = [train[0]["image"] for _ in range(4)]
+    train_set, test_set = dm.dataset("train"), dm.dataset("test")
+    first = [train_set[0]["image"] for _ in range(4)]
     assert first[0].shape == (3, 32, 32) and any(not (a == first[0]).all() for a in first[1:])
-    assert (test[0]["image"] == test[0]["image"]).all() and test[0]["image"].shape == (3, 32, 32)
+    assert (test_set[0]["image"] == test_set[0]["image"]).all() and test_set[0]["image"].shape == (3, 32, 32)
 
 
 @needs_arface
