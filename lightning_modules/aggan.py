@@ -178,7 +178,7 @@ class AGGAN(GANModule):
 
     # ---------------------------------------------------------------------------------------- schedules
     def curriculum_switch(self) -> float | None:
-        """The iteration where r leaves its early value (None while an epoch count awaits fit start)."""
+        """The iteration where r leaves its early value (None while an epoch count awaits train start)."""
         hp = self.hparams
         return switch_iteration("method.curriculum", hp.curriculum_fraction, hp.curriculum_epochs,
                                 self.max_iterations, self.iterations_per_epoch)

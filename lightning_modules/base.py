@@ -104,7 +104,7 @@ class GANModule(pl.LightningModule):
         self.num_samples = num_samples
         self.seed = seed
         self.iteration = 0
-        self.iterations_per_epoch: int | None = None  # batches per epoch, known at fit start (epoch-based schedules)
+        self.iterations_per_epoch: int | None = None  # batches per epoch, known at train start (epoch-based schedules)
         self.skipped_steps = 0
         self.pools: dict[str, ImagePool] = {}
         self.ema_nets = nn.ModuleDict()
@@ -126,7 +126,7 @@ class GANModule(pl.LightningModule):
         self.decay_start_iteration()  # a malformed schedule fails here, not at the first step
 
     def decay_start_iteration(self) -> float | None:
-        """The iteration where the linear lr decay starts (None while an epoch-based start awaits fit start)."""
+        """The iteration where the linear lr decay starts (None while an epoch-based start awaits train start)."""
         cfg = self.schedule_cfg or {}
         return switch_iteration("schedule.decay_start", cfg.get("decay_start_fraction"), cfg.get("decay_start_epoch"),
                                 self.max_iterations, self.iterations_per_epoch, default_fraction=1.0)
@@ -137,7 +137,7 @@ class GANModule(pl.LightningModule):
         return 1.0 if start is None else linear_decay_from(self.iteration, start, self.max_iterations)
 
     def uses_epochs(self) -> bool:
-        """Whether a schedule is given in epochs (then fit start counts the batches per epoch)."""
+        """Whether a schedule is given in epochs (then train start counts the batches per epoch)."""
         return (self.schedule_cfg or {}).get("decay_start_epoch") is not None
 
     def require_info(self, key: str, what: str) -> Any:
@@ -281,20 +281,21 @@ class GANModule(pl.LightningModule):
         raise NotImplementedError
 
     def on_fit_start(self) -> None:
+        for pool in self.pools.values():
+            pool.images = [img.to(self.device) for img in pool.images]
+
+    def on_train_start(self) -> None:
+        """Epoch-based training: count the batches per epoch, now that the fit loop has its data (it loads it
+        after ``on_fit_start`` and after restoring a checkpoint's loop state, which loading it earlier would
+        disturb)."""
         if self.max_iterations == -1 or self.uses_epochs():
             self.iterations_per_epoch = self._batches_per_epoch()
         if self.max_iterations == -1:
             self.max_iterations = self.iterations_per_epoch * max(self.trainer.max_epochs or 1, 1)
-        for pool in self.pools.values():
-            pool.images = [img.to(self.device) for img in pool.images]
 
     def _batches_per_epoch(self) -> int:
-        """Training batches per epoch. The fit loop loads its data after ``on_fit_start``, so load it now (as
-        Lightning's ``estimated_stepping_batches`` does); its later ``setup_data`` reuses the loader."""
-        trainer = self.trainer
-        if trainer.train_dataloader is None:
-            trainer.fit_loop.setup_data()
-        batches = trainer.num_training_batches
+        """Training batches per epoch (after ``trainer.limit_train_batches``)."""
+        batches = self.trainer.num_training_batches
         if not (isinstance(batches, int) and batches > 0):
             raise ConfigError(
                 f"epoch-based training needs a finite number of batches per epoch, got {batches}; set trainer.max_steps "

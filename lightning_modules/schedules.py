@@ -3,7 +3,7 @@ optimizer step — see ../shared/specs/lightning_pitfalls.md §3).
 
 A switch point is given either as a fraction of the run (``*_fraction``) or in epochs (``*_epoch(s)``, as the
 papers state them: AGGAN's lr decays after 100 of 200 epochs and its r switches after 10). An epoch becomes
-iterations once the number of batches per epoch is known (``GANModule.iterations_per_epoch``, set at fit start).
+iterations once the number of batches per epoch is known (``GANModule.iterations_per_epoch``, set at train start).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def switch_iteration(what: str, fraction: Any, epochs: Any, total: int, iteratio
                      default_fraction: float | None = None) -> float | None:
     """The iteration at which a schedule switches, from exactly one of ``<what>_fraction`` (of ``total``) and
     ``<what>_epoch(s)`` (× ``iterations_per_epoch``); ``default_fraction`` when both are null. None while an
-    epoch form waits for the number of batches per epoch (before fit start)."""
+    epoch form waits for the number of batches per epoch (before train start)."""
     if fraction is not None and epochs is not None:
         raise ConfigError(f"{what} is set both as a fraction ({fraction}) and in epochs ({epochs}); set the other to null.")
     if epochs is not None:

@@ -89,7 +89,7 @@ def test_curriculum_in_epochs_counts_batches_per_epoch():
     """The paper's "first 10 epochs" at 7 batches per epoch: r = 0.01 up to iteration 69, 0.5 from 70."""
     m = make()
     assert m.hparams.curriculum_epochs == 10 and m.uses_epochs()
-    assert m.curriculum_switch() is None and m.curriculum_r() == 0.01  # before fit start: the early phase
+    assert m.curriculum_switch() is None and m.curriculum_r() == 0.01  # before train start: the early phase
     m.iterations_per_epoch = 7
     m.iteration = 69
     assert m.curriculum_switch() == 70 and m.curriculum_r() == 0.01

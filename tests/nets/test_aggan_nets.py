@@ -126,8 +126,8 @@ def test_aggan_discriminator_has_the_authors_padding_and_slope():
     assert all(m.negative_slope == 0.01 for m in d.modules() if isinstance(m, torch.nn.LeakyReLU))
     assert d.trunk_size(256) == 11 and d.trunk(torch.zeros(1, 3, 256, 256)).shape[-1] == 11
     with pytest.raises(ValueError, match="too small"):
-        Discriminator(ndf=4, n_layers=3).check_image_size(32)  # 32 → 15 → 6 → 2 → −1
-    Discriminator(ndf=4, n_layers=3, padding=1).check_image_size(32)
+        aggan_discriminator(ndf=4, n_layers=3).check_image_size(32)  # 32 → 15 → 6 → 2 → −1
+    Discriminator(ndf=4, n_layers=3).check_image_size(32)  # the class default pads 1 (pix2pix): 32 → 16 → 8 → 4 → 3
 
 
 def test_cyclegan_instance_norm_has_no_learned_parameters():
