@@ -76,6 +76,8 @@ class CachedPreprocess:
         return self.dir / f"{rel}.{self.fmt}"
 
     def __call__(self, path: Path, flip: bool = False, offset: tuple[float, float] | None = None) -> np.ndarray:
+        if offset is None and self.base.decoded_size != self.base.image_size:
+            return self.base(Path(path), flip)  # a jittering dataset's test image: resized, not cropped, not cached
         entry = self.entry(path)
         pixels = self._read(entry)
         if pixels is None:

@@ -74,7 +74,8 @@ class Preprocess:
             keeps the rest. Ignored with ``box``.
         load_size: CycleGAN's ``resize_and_crop`` jitter (``data/base_dataset.py``: Resize 286 bicubic →
             RandomCrop 256): the crop is resized to ``load_size`` × ``load_size`` and an ``image_size`` square is
-            cut from it — at ``offset`` (train items: random), centred without one. None: resize to ``image_size``.
+            cut from it at ``offset`` (train items: random); items without an offset (test) are resized straight to
+            ``image_size``, as the reference tests with load size = crop size. None: always resize to ``image_size``.
     """
 
     image_size: int
@@ -158,7 +159,7 @@ class Preprocess:
 
     def finish(self, pixels: np.ndarray, flip: bool = False, offset: tuple[float, float] | None = None) -> np.ndarray:
         """Decoded pixels → the S×S×3 output: the ``image_size`` square at ``offset`` (fractions of the free
-        margin, left and top; None: centred) when jittering, then the flip."""
+        margin, left and top; None: centred) when they are larger, then the flip."""
         spare = pixels.shape[0] - self.image_size
         if spare > 0:
             fx, fy = (0.5, 0.5) if offset is None else offset
@@ -167,12 +168,16 @@ class Preprocess:
         return np.ascontiguousarray(pixels[:, ::-1]) if flip else np.ascontiguousarray(pixels)
 
     def __call__(self, path: Path, flip: bool = False, offset: tuple[float, float] | None = None) -> np.ndarray:
-        """The image at ``path`` as S×S×3 uint8 (:meth:`decode`, then :meth:`finish`)."""
+        """The image at ``path`` as S×S×3 uint8 (:meth:`decode`, then :meth:`finish`). Without an offset the image
+        is resized straight to ``image_size`` (CycleGAN's test-time load size = crop size)."""
+        if offset is None:
+            return self.finish(self.decode(path, self.image_size), flip)
         return self.finish(self.decode(path), flip, offset)
 
-    def decode(self, path: Path) -> np.ndarray:
-        """The image at ``path`` cropped and resized to ``decoded_size`` square, uint8. Raises BadImageError when the
-        file cannot be decoded and ImageError when the crop does not fit in it."""
+    def decode(self, path: Path, size: int | None = None) -> np.ndarray:
+        """The image at ``path`` cropped and resized to a ``size`` square (default ``decoded_size``), uint8. Raises
+        BadImageError when the file cannot be decoded and ImageError when the crop does not fit in it."""
+        size = size or self.decoded_size
         try:
             with Image.open(path) as img:
                 width, height = img.size
@@ -183,7 +188,7 @@ class Preprocess:
                         f"{path}; choose a smaller crop (data.crop) for these images."
                     )
                 if self.draft and img.format == "JPEG":
-                    s = self.decoded_size
+                    s = size
                     img.draft("RGB", (-(-width * s // (right - left)), -(-height * s // (bottom - top))))
                     sx, sy = width / img.size[0], height / img.size[1]
                     left, top, right, bottom = left / sx, top / sy, right / sx, bottom / sy
@@ -193,8 +198,7 @@ class Preprocess:
             raise
         except Exception as exc:  # PIL raises OSError, SyntaxError, ValueError, DecompressionBombError …
             raise BadImageError(f"cannot read the image {path} ({reason(exc)})") from exc
-        size = (self.decoded_size, self.decoded_size)
-        out = rgb.resize(size, Image.Resampling.BICUBIC, box=(left, top, right, bottom))
+        out = rgb.resize((size, size), Image.Resampling.BICUBIC, box=(left, top, right, bottom))
         return np.array(out, dtype=np.uint8)  # a writable copy (torch refuses read-only arrays)
 
 

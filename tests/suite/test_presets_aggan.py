@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
+from datamodules.images import Preprocess
 from suite.training import train
 from tests.conftest import CONF_DIR, compose_config
 from tests.datamodules.fixtures import write_bu3dfe, write_celeba, write_cyclegan
@@ -171,6 +172,11 @@ def test_cyclegan_jitter_crops_train_images_at_random_and_test_images_centred(ma
     first = [train_set[0]["image"] for _ in range(4)]
     assert first[0].shape == (3, 32, 32) and any(not (a == first[0]).all() for a in first[1:])
     assert (test_set[0]["image"] == test_set[0]["image"]).all() and test_set[0]["image"].shape == (3, 32, 32)
+    path = next(p for p in sorted(roots["folder"].rglob("*")) if p.suffix in (".jpg", ".png"))
+    assert (pre(path) == Preprocess(32, crop="full")(path)).all()  # test time: resized straight to 32 px
+    corner, far = pre(path, offset=(0.0, 0.0)), pre(path, offset=(1.0, 1.0))
+    assert corner.shape == (32, 32, 3) and (corner == pre.decode(path)[:32, :32]).all()
+    assert (far == pre.decode(path)[8:, 8:]).all()  # 40 − 32 = 8 px of margin
 
 
 @needs_arface
