@@ -32,7 +32,7 @@ from nets.blocks import ConvNormAct, ResidualBlock, UpBlock, deconv_up, init_wei
 
 
 class GeneratorOutput(NamedTuple):
-    image: torch.Tensor  # B×3×H×W in [-1, 1]
+    image: torch.Tensor  # B×3×H×W; in [-1, 1] with a tanh head or tanh content (raw content R can leave it)
     mask: torch.Tensor | None  # B×1×H×W in [0, 1] (attention M); None without attention
     content: torch.Tensor | None  # B×3×H×W (content R); None without attention
 
