@@ -57,6 +57,9 @@ class CachedPreprocess:
     def image_size(self) -> int:
         return self.base.image_size
 
+    def random_offset(self) -> tuple[float, float] | None:
+        return self.base.random_offset()
+
     def describe(self) -> dict[str, Any]:
         return self.base.describe()
 
@@ -72,13 +75,15 @@ class CachedPreprocess:
                 rel = Path("_outside") / hashlib.sha1(str(path.resolve()).encode()).hexdigest()
         return self.dir / f"{rel}.{self.fmt}"
 
-    def __call__(self, path: Path, flip: bool = False) -> np.ndarray:
+    def __call__(self, path: Path, flip: bool = False, offset: tuple[float, float] | None = None) -> np.ndarray:
+        if offset is None and self.base.decoded_size != self.base.image_size:
+            return self.base(Path(path), flip)  # a jittering dataset's test image: resized, not cropped, not cached
         entry = self.entry(path)
         pixels = self._read(entry)
         if pixels is None:
-            pixels = self.base(Path(path), flip=False)
+            pixels = self.base.decode(Path(path))  # before any jitter crop and flip
             self._write(entry, pixels)
-        return np.ascontiguousarray(pixels[:, ::-1]) if flip else pixels
+        return self.base.finish(pixels, flip, offset)
 
     def _read(self, entry: Path) -> np.ndarray | None:
         try:
@@ -89,7 +94,7 @@ class CachedPreprocess:
                     pixels = np.array(img.convert("RGB"), dtype=np.uint8)
         except (OSError, ValueError, SyntaxError):
             return None
-        s = self.base.image_size
+        s = self.base.decoded_size
         return pixels if pixels.shape == (s, s, 3) and pixels.dtype == np.uint8 else None
 
     def _write(self, entry: Path, pixels: np.ndarray) -> None:

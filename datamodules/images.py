@@ -72,6 +72,10 @@ class Preprocess:
             edge (ImageMagick's ``-gravity North -crop``).
         shave: pixels removed from every border before cropping (ImageMagick's ``-shave``); ``"full"`` then
             keeps the rest. Ignored with ``box``.
+        load_size: CycleGAN's ``resize_and_crop`` jitter (``data/base_dataset.py``: Resize 286 bicubic →
+            RandomCrop 256): the crop is resized to ``load_size`` × ``load_size`` and an ``image_size`` square is
+            cut from it at ``offset`` (train items: random); items without an offset (test) are resized straight to
+            ``image_size``, as the reference tests with load size = crop size. None: always resize to ``image_size``.
     """
 
     image_size: int
@@ -82,8 +86,13 @@ class Preprocess:
     draft: bool = True
     anchor: str = "center"
     shave: int = 0
+    load_size: int | None = None
 
     def __post_init__(self) -> None:
+        if self.load_size is not None:
+            if isinstance(self.load_size, bool) or not isinstance(self.load_size, int | np.integer) or self.load_size < self.image_size:
+                raise ConfigError(f"load_size must be a number of pixels >= image_size ({self.image_size}), got {self.load_size!r}.")
+            object.__setattr__(self, "load_size", int(self.load_size))
         if self.anchor not in ("center", "top"):
             raise ConfigError(f"a crop anchor must be 'center' or 'top', got {self.anchor!r}.")
         if isinstance(self.shave, bool) or not isinstance(self.shave, int | np.integer) or self.shave < 0:
@@ -130,7 +139,7 @@ class Preprocess:
         d["crop"] = list(d["crop"]) if isinstance(d["crop"], tuple) else d["crop"]
         d["shift"] = list(d["shift"])
         d["box"] = list(d["box"]) if d["box"] is not None else None
-        for key, default in (("anchor", "center"), ("shave", 0)):  # absent at their defaults: older fingerprints hold
+        for key, default in (("anchor", "center"), ("shave", 0), ("load_size", None)):  # absent at their defaults: older fingerprints hold
             if d[key] == default:
                 del d[key]
         return d
@@ -139,9 +148,40 @@ class Preprocess:
         """The file at ``path`` as a PIL image (a dataset with a headerless format of its own overrides this)."""
         return Image.open(path)
 
-    def __call__(self, path: Path, flip: bool = False) -> np.ndarray:
-        """The image at ``path`` as S×S×3 uint8. Raises BadImageError when the file cannot be decoded and
-        ImageError when the crop does not fit in it."""
+    @property
+    def decoded_size(self) -> int:
+        """The side of :meth:`decode`'s output: ``load_size`` when jittering, else ``image_size``."""
+        return self.load_size or self.image_size
+
+    def random_offset(self) -> tuple[float, float] | None:
+        """A random crop position for :meth:`finish` (torch's RNG: seeded per loader worker); None without jitter."""
+        if self.load_size is None or self.load_size == self.image_size:
+            return None
+        import torch
+
+        return tuple(torch.rand(2).tolist())
+
+    def finish(self, pixels: np.ndarray, flip: bool = False, offset: tuple[float, float] | None = None) -> np.ndarray:
+        """Decoded pixels → the S×S×3 output: the ``image_size`` square at ``offset`` (fractions of the free
+        margin, left and top; None: centred) when they are larger, then the flip."""
+        spare = pixels.shape[0] - self.image_size
+        if spare > 0:
+            fx, fy = (0.5, 0.5) if offset is None else offset
+            left, top = round(fx * spare), round(fy * spare)
+            pixels = pixels[top : top + self.image_size, left : left + self.image_size]
+        return np.ascontiguousarray(pixels[:, ::-1]) if flip else np.ascontiguousarray(pixels)
+
+    def __call__(self, path: Path, flip: bool = False, offset: tuple[float, float] | None = None) -> np.ndarray:
+        """The image at ``path`` as S×S×3 uint8 (:meth:`decode`, then :meth:`finish`). Without an offset the image
+        is resized straight to ``image_size`` (CycleGAN's test-time load size = crop size)."""
+        if offset is None:
+            return self.finish(self.decode(path, self.image_size), flip)
+        return self.finish(self.decode(path), flip, offset)
+
+    def decode(self, path: Path, size: int | None = None) -> np.ndarray:
+        """The image at ``path`` cropped and resized to a ``size`` square (default ``decoded_size``), uint8. Raises
+        BadImageError when the file cannot be decoded and ImageError when the crop does not fit in it."""
+        size = size or self.decoded_size
         try:
             with self.open(path) as img:
                 width, height = img.size
@@ -152,7 +192,7 @@ class Preprocess:
                         f"{path}; choose a smaller crop (data.crop) for these images."
                     )
                 if self.draft and img.format == "JPEG":
-                    s = self.image_size
+                    s = size
                     img.draft("RGB", (-(-width * s // (right - left)), -(-height * s // (bottom - top))))
                     sx, sy = width / img.size[0], height / img.size[1]
                     left, top, right, bottom = left / sx, top / sy, right / sx, bottom / sy
@@ -162,10 +202,7 @@ class Preprocess:
             raise
         except Exception as exc:  # PIL raises OSError, SyntaxError, ValueError, DecompressionBombError …
             raise BadImageError(f"cannot read the image {path} ({reason(exc)})") from exc
-        size = (self.image_size, self.image_size)
-        out = rgb.resize(size, Image.Resampling.BICUBIC, box=(left, top, right, bottom))
-        if flip:
-            out = out.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        out = rgb.resize((size, size), Image.Resampling.BICUBIC, box=(left, top, right, bottom))
         return np.array(out, dtype=np.uint8)  # a writable copy (torch refuses read-only arrays)
 
 
@@ -195,14 +232,15 @@ def make_preprocess(
 ) -> Preprocess:
     """``data.crop`` as a :class:`Preprocess`: a name of ``named`` (each a dict of Preprocess arguments), a
     centred side, ``[w, h]``, a box ``[left, top, right, bottom]``, or a dict with the keys ``size``,
-    ``shift``, ``box``, ``anchor``, ``shave``."""
+    ``shift``, ``box``, ``anchor``, ``shave``, ``load_size`` (CycleGAN's 286 → 256 jitter: ``{size: full,
+    load_size: 286}``)."""
     crop = plain_arg(crop)
     if isinstance(crop, str):
         spec = dict(named[check_choice(dataset, "crop", crop, tuple(named))])
     elif isinstance(crop, dict):
-        unknown = set(crop) - {"size", "shift", "box", "anchor", "shave"}
+        unknown = set(crop) - {"size", "shift", "box", "anchor", "shave", "load_size"}
         if unknown:
-            raise ConfigError(f"data.crop takes the keys size, shift, box, anchor, shave; got {sorted(unknown)}.")
+            raise ConfigError(f"data.crop takes the keys size, shift, box, anchor, shave, load_size; got {sorted(unknown)}.")
         spec = {"crop" if k == "size" else k: v for k, v in crop.items() if v is not None}
     elif isinstance(crop, list | tuple) and len(crop) == 4:
         spec = {"box": crop}

@@ -116,7 +116,8 @@ class RecordDataset(EpochKeyed):
         }
 
     def _load(self, r: int, flip: bool) -> torch.Tensor:
-        return images_to_tensor(self.preprocess(self.records[r].path, flip)[None])[0]
+        offset = self.preprocess.random_offset() if self.train else None  # CycleGAN's random crop (data.crop.load_size)
+        return images_to_tensor(self.preprocess(self.records[r].path, flip, offset)[None])[0]
 
     def _read(self, r: int, flip: bool) -> torch.Tensor | None:
         """Pixels of record ``r``; None when it is unreadable and skipped. The one place a bad image is met:

@@ -4,10 +4,19 @@ with the attention parts switched off.
 Paper ↔ code names: G_{X→Y} = ``G_xy``, G_{Y→X} = ``G_yx``; D_Y = ``D_y``, D_X = ``D_x``; attention-guided
 D_{YA} = ``D_ya``, D_{XA} = ``D_xa``; attention masks M_y, M_x; content masks R_y, R_x.
 
-Two forms:
+Views:
 - ``two_domain``: two generators and (2 or 4) discriminators, Eqs. 1–9.
-- ``multi_domain`` (the paper's RaFD setting): one generator conditioned on the target label, a discriminator
-  with StarGAN's domain-classification head, and one attention-guided discriminator.
+- ``multi_domain`` (the paper's RaFD setting, 8 expressions in one model), in one of two forms
+  (``multi_domain_form``):
+  - ``authors`` (default): as the authors trained it (``Ha0Tang/AttentionGAN`` ``stargan_attention/solver.py``),
+    StarGAN's trainer with the attention generator — WGAN-GP, a D step every iteration and a G step every
+    ``n_critic``-th, StarGAN's D (``nets.spm.StarGANDiscriminator``), an instance-norm G
+    (``nets.aggan.AttentionStarGANGenerator``); G: adv + λ_cls·cls + λ_cycle·rec, D: adv + λ_cls·cls + λ_gp·gp.
+    Their code has no attention-guided D, pixel or TV loss, curriculum or image pool, so neither has this form:
+    ``attention_discriminator``, ``pixel_loss``, ``tv_loss``, ``curriculum``, ``lambda_gan`` and ``pool_size``
+    apply to the other forms only. The settings of this form are ``method.multi_domain.*``.
+  - ``hybrid``: this suite's earlier form — the two-domain G/D with a tiled label and a 1×1 classification head,
+    LSGAN + pool, an unconditioned attention-guided D, the curriculum, λ_cls outside it. Neither source has it.
 
 Switches (Table II ablations): ``attention_generator`` (AG), ``attention_discriminator`` (AD), ``pixel_loss``
 (PL), ``tv_loss`` (AL); plus ``curriculum`` (Eq. 9 vs Eq. 7) and ``lambda_identity`` (CycleGAN's identity loss).
@@ -33,7 +42,7 @@ from lightning_modules.losses import (
     pixel_loss,
     total_variation,
 )
-from lightning_modules.schedules import step_schedule
+from lightning_modules.schedules import switch_iteration
 from suite.errors import ConfigError
 
 
@@ -46,16 +55,22 @@ class AGGAN(GANModule):
         attention_discriminator: AD — add D_{YA}, D_{XA} on [M, image] pairs (Eq. 3). Needs AG.
         pixel_loss: PL — Eq. 5.  tv_loss: AL — Eq. 6.
         curriculum: weight the objective by r as in Eq. 9 (else the plain sum of Eq. 7).
-        curriculum_r_early / curriculum_r_late / curriculum_fraction: r = 0.01 for the first 10 of 200 epochs
-            (fraction 0.05), then 0.5.
+        curriculum_r_early / curriculum_r_late: r = 0.01, then 0.5 (Sec. IV-A).
+        curriculum_epochs / curriculum_fraction: the early phase's length, in epochs (the paper's 10) or as a
+            fraction of the run (the embedded recipe's 0.05 = 10 of 200 epochs); exactly one of them is set
+            (conf/method/aggan.yaml: 10 epochs; both default to None here so that checkpoints from before the epoch
+            form, which hold only the fraction, still load).
         lambda_gan 0.5, lambda_cycle 10, lambda_pixel 1, lambda_tv 1e-6 (Sec. IV-A); lambda_identity: CycleGAN's
             identity loss weight (relative to lambda_cycle, as in CycleGAN); lambda_cls: StarGAN's domain
             classification weight (multi-domain form); lambda_gp: gradient penalty (only with gan_mode=wgan).
         gan_mode: ``lsgan`` (paper) | ``vanilla`` | ``wgan`` | ``hinge``.
         pool_size: image history of 50.
+        multi_domain_form: ``authors`` | ``hybrid`` (see the module docstring).
+        multi_domain: the authors' multi-domain form: ``{n_critic, gan_mode, generator, discriminator}``.
     """
 
     supported_views = ("two_domain", "multi_domain")
+    multi_domain_forms = ("authors", "hybrid")
 
     def __init__(
         self,
@@ -68,7 +83,8 @@ class AGGAN(GANModule):
         curriculum: bool = True,
         curriculum_r_early: float = 0.01,
         curriculum_r_late: float = 0.5,
-        curriculum_fraction: float = 0.05,
+        curriculum_epochs: float | None = None,
+        curriculum_fraction: float | None = None,
         lambda_gan: float = 0.5,
         lambda_cycle: float = 10.0,
         lambda_pixel: float = 1.0,
@@ -78,11 +94,16 @@ class AGGAN(GANModule):
         lambda_gp: float = 10.0,
         gan_mode: str = "lsgan",
         pool_size: int = 50,
+        multi_domain_form: str = "authors",
+        multi_domain: dict | None = None,
         **common: Any,
     ) -> None:
         super().__init__(**common)
         self.save_hyperparameters()
-        if attention_discriminator and not attention_generator:
+        if multi_domain_form not in self.multi_domain_forms:
+            raise ConfigError(f"method.multi_domain_form must be one of {', '.join(self.multi_domain_forms)}, got {multi_domain_form!r}.")
+        self.authors_form = self.view == "multi_domain" and multi_domain_form == "authors"
+        if attention_discriminator and not attention_generator and not self.authors_form:
             raise ConfigError(
                 "method.attention_discriminator=true needs method.attention_generator=true (the attention-guided "
                 "discriminator sees the generator's mask); switch both off for the −AG ablation."
@@ -94,7 +115,9 @@ class AGGAN(GANModule):
         if not self.multi_domain and self.num_domains != 2:
             raise ConfigError(f"the two_domain form of {self.method_name} needs exactly 2 domains, got {domains}.")
         g_cfg, d_cfg = dict(generator), dict(discriminator)
-        if self.multi_domain:
+        if self.authors_form:
+            self._build_authors_multi_domain(dict(multi_domain or {}), attention_generator)
+        elif self.multi_domain:
             self.G = self.build_net(g_cfg, attention=attention_generator, num_domains=self.num_domains)
             self.D = self.build_net(d_cfg, num_classes=self.num_domains)
             if attention_discriminator:
@@ -112,9 +135,34 @@ class AGGAN(GANModule):
             self.register_pool("fake_y", pool_size)
             self.register_pool("fake_x", pool_size)
             self.build_ema(["G_xy", "G_yx"])
-        self.use_pixel = pixel_loss and hp.lambda_pixel > 0
-        self.use_tv = tv_loss and attention_generator and hp.lambda_tv > 0
-        self.use_ad = attention_discriminator
+        extras = not self.authors_form  # the authors' multi-domain code has none of AD, PL, AL, curriculum
+        self.use_pixel = extras and pixel_loss and hp.lambda_pixel > 0
+        self.use_tv = extras and tv_loss and attention_generator and hp.lambda_tv > 0
+        self.use_ad = extras and attention_discriminator
+        self.use_curriculum = extras and curriculum
+        for name in ("D", "D_a", "D_y", "D_x", "D_ya", "D_xa"):
+            self._check_discriminator_size(name)
+        if self.use_curriculum:
+            self.curriculum_switch()  # a malformed curriculum fails here, not at the first step
+
+    def _build_authors_multi_domain(self, cfg: dict, attention_generator: bool) -> None:
+        """The authors' multi-domain nets: their attention G and StarGAN's D with its classification head."""
+        self.n_critic = self.check_n_critic(cfg.get("n_critic", 5))
+        self.md_gan_mode = cfg.get("gan_mode", "wgan")
+        self.G = self.build_named_net("multi_domain.generator", cfg.get("generator"), attention=attention_generator,
+                                      num_domains=self.num_domains)
+        self.D = self.build_named_net("multi_domain.discriminator", cfg.get("discriminator"),
+                                      image_size=self.require_info("image_size", "the image size"),
+                                      num_classes=self.num_domains)
+        self.build_ema(["G"])
+
+    def _check_discriminator_size(self, name: str) -> None:
+        net, size = getattr(self, name, None), self.data_info.get("image_size")
+        if net is not None and size and hasattr(net, "check_image_size"):
+            try:
+                net.check_image_size(int(size))
+            except ValueError as exc:
+                raise ConfigError(f"method.discriminator: {exc}.") from None
 
     # ------------------------------------------------------------------------------------------ optimizers
     def optimizer_groups(self) -> dict[str, Any]:
@@ -129,22 +177,34 @@ class AGGAN(GANModule):
         return {"G": gens, "D": discs}
 
     # ---------------------------------------------------------------------------------------- schedules
-    def curriculum_r(self) -> float:
-        """r of Eq. 9 at the current iteration."""
+    def curriculum_switch(self) -> float | None:
+        """The iteration where r leaves its early value (None while an epoch count awaits train start)."""
         hp = self.hparams
-        return step_schedule(self.iteration, self.max_iterations, hp.curriculum_fraction, hp.curriculum_r_early, hp.curriculum_r_late)
+        return switch_iteration("method.curriculum", hp.curriculum_fraction, hp.curriculum_epochs,
+                                self.max_iterations, self.iterations_per_epoch)
+
+    def curriculum_r(self) -> float:
+        """r of Eq. 9 at the current iteration: early for the first 10 epochs (or the fraction), then late."""
+        hp = self.hparams
+        switch = self.curriculum_switch()
+        return hp.curriculum_r_early if switch is None or self.iteration < switch else hp.curriculum_r_late
+
+    def uses_epochs(self) -> bool:
+        return super().uses_epochs() or (self.use_curriculum and self.hparams.curriculum_epochs is not None)
 
     def weigh(self, gan_terms: torch.Tensor, tv: torch.Tensor, recon_terms: torch.Tensor) -> torch.Tensor:
         """Eq. 9 (curriculum) or Eq. 7: gan_terms and recon_terms arrive already multiplied by their λ."""
-        if not self.hparams.curriculum:
+        if not self.use_curriculum:
             return gan_terms + tv + recon_terms
         r = self.curriculum_r()
         return (gan_terms + tv) * (1 - r) + recon_terms * r
 
     # ----------------------------------------------------------------------------------------- iteration
     def train_iteration(self, batch: dict) -> dict[str, torch.Tensor]:
+        if self.authors_form:
+            return self._authors_multi_domain_iteration(batch)
         logs = self._multi_domain_iteration(batch) if self.multi_domain else self._two_domain_iteration(batch)
-        if self.hparams.curriculum:
+        if self.use_curriculum:
             logs["schedule/r"] = torch.tensor(self.curriculum_r())
         return logs
 
@@ -214,7 +274,48 @@ class AGGAN(GANModule):
         logs.update(self.optimize("D", discriminator_step))
         return logs
 
+    def _authors_multi_domain_iteration(self, batch: dict) -> dict[str, torch.Tensor]:
+        """The authors' multi-domain iteration (StarGAN's): a D step, then a G step on every ``n_critic``-th
+        iteration (``(i+1) % n_critic == 0``, as their solver). G does not change during the D step, so on a G-step
+        iteration G runs once, with gradients, and the D step scores its detached output."""
+        hp, mode = self.hparams, self.md_gan_mode
+        x, src, tgt = batch["image"], batch["domain"], batch["target"]
+        c_src = F.one_hot(src, self.num_domains).to(x.dtype)
+        c_tgt = F.one_hot(tgt, self.num_domains).to(x.dtype)
+        g_step = (self.iteration + 1) % self.n_critic == 0
+        out_g = self.G(x, c_tgt) if g_step else None
+
+        def discriminator_step():
+            if out_g is not None:
+                fake = out_g.image.detach()
+            else:
+                with torch.no_grad():
+                    fake = self.G(x, c_tgt).image
+            real_out = self.D(x)
+            parts = {"gan": discriminator_adv_loss(real_out.src, self.D(fake).src, mode),
+                     "cls": domain_classification_loss(real_out.cls, src)}
+            total = parts["gan"] + hp.lambda_cls * parts["cls"]
+            if mode == "wgan" and hp.lambda_gp > 0:
+                parts["gp"] = gradient_penalty(lambda t: self.D(t).src, x, fake)
+                total = total + hp.lambda_gp * parts["gp"]
+            return total, parts
+
+        logs = self.optimize("D", discriminator_step)
+        if not g_step:
+            return logs
+
+        def generator_step():
+            d_out = self.D(out_g.image)
+            parts = {"gan": generator_adv_loss(d_out.src, mode),
+                     "cls": domain_classification_loss(d_out.cls, tgt),
+                     "cycle": cycle_loss(self.G(out_g.image, c_src).image, x)}
+            return parts["gan"] + hp.lambda_cls * parts["cls"] + hp.lambda_cycle * parts["cycle"], parts
+
+        logs.update(self.optimize("G", generator_step))
+        return logs
+
     def _multi_domain_iteration(self, batch: dict) -> dict[str, torch.Tensor]:
+        """The ``hybrid`` multi-domain form (this suite's own; see the module docstring)."""
         hp = self.hparams
         x, src, tgt = batch["image"], batch["domain"], batch["target"]
         c_src = F.one_hot(src, self.num_domains).float()

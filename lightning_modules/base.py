@@ -31,7 +31,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from lightning_modules.pool import ImagePool
-from lightning_modules.schedules import linear_decay_factor
+from lightning_modules.schedules import linear_decay_from, switch_iteration
 from suite import __version__
 from suite.errors import CheckpointError, ConfigError, DatasetError, DivergenceError
 
@@ -56,7 +56,8 @@ class GANModule(pl.LightningModule):
         data_info: ``datamodule.info`` (domain/attribute names, image size) — stored, so a checkpoint alone
             rebuilds the module.
         optim: ``{lr, betas, weight_decay, fused}`` shared by every optimizer; per-group ``lr_<name>`` overrides.
-        schedule: ``{decay_start_fraction}`` for linear lr decay to 0 at ``max_iterations``.
+        schedule: linear lr decay to 0 at ``max_iterations``, starting at ``decay_start_fraction`` of the run or
+            after ``decay_start_epoch`` epochs (one of them; both null or absent: no decay).
         max_iterations: training length in iterations (one iteration = one batch = every optimizer step of the
             paper's algorithm once); ``trainer.max_steps`` on the command line sets it.
         ema: ``{enabled, decay}`` exponential moving average of the generators, used by ``translate`` when on.
@@ -103,6 +104,7 @@ class GANModule(pl.LightningModule):
         self.num_samples = num_samples
         self.seed = seed
         self.iteration = 0
+        self.iterations_per_epoch: int | None = None  # batches per epoch, known at train start (epoch-based schedules)
         self.skipped_steps = 0
         self.pools: dict[str, ImagePool] = {}
         self.ema_nets = nn.ModuleDict()
@@ -121,6 +123,22 @@ class GANModule(pl.LightningModule):
             raise ConfigError(
                 f"the number of training iterations (trainer.max_steps) must be positive (or -1 to train by epochs), got {self.max_iterations}."
             )
+        self.decay_start_iteration()  # a malformed schedule fails here, not at the first step
+
+    def decay_start_iteration(self) -> float | None:
+        """The iteration where the linear lr decay starts (None while an epoch-based start awaits train start)."""
+        cfg = self.schedule_cfg or {}
+        return switch_iteration("schedule.decay_start", cfg.get("decay_start_fraction"), cfg.get("decay_start_epoch"),
+                                self.max_iterations, self.iterations_per_epoch, default_fraction=1.0)
+
+    def lr_factor(self) -> float:
+        """The lr multiplier at the current iteration (constant, then linear decay to 0 at ``max_iterations``)."""
+        start = self.decay_start_iteration()
+        return 1.0 if start is None else linear_decay_from(self.iteration, start, self.max_iterations)
+
+    def uses_epochs(self) -> bool:
+        """Whether a schedule is given in epochs (then train start counts the batches per epoch)."""
+        return (self.schedule_cfg or {}).get("decay_start_epoch") is not None
 
     def require_info(self, key: str, what: str) -> Any:
         """A datamodule fact the method needs (e.g. ``domain_names``), or one clear sentence when missing."""
@@ -182,7 +200,6 @@ class GANModule(pl.LightningModule):
         self._optimizer_names = list(groups)
         betas = tuple(self.optim_cfg.get("betas", (0.5, 0.999)))
         optimizers, schedulers = [], []
-        decay_start = float(self.schedule_cfg.get("decay_start_fraction", 1.0))
         for name, params in groups.items():
             lr = float(self.optim_cfg.get(f"lr_{name}", self.optim_cfg["lr"]))
             params = list(params)
@@ -193,9 +210,7 @@ class GANModule(pl.LightningModule):
             if fused:
                 kwargs["fused"] = True
             opt = torch.optim.Adam(params, **kwargs)
-            sched = torch.optim.lr_scheduler.LambdaLR(
-                opt, lambda _epoch, m=self: linear_decay_factor(m.iteration, m.max_iterations, decay_start)
-            )
+            sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _epoch, m=self: m.lr_factor())
             optimizers.append(opt)
             schedulers.append(sched)
         return optimizers, schedulers
@@ -266,10 +281,27 @@ class GANModule(pl.LightningModule):
         raise NotImplementedError
 
     def on_fit_start(self) -> None:
-        if self.max_iterations == -1:
-            self.max_iterations = int(self.trainer.num_training_batches * max(self.trainer.max_epochs or 1, 1))
         for pool in self.pools.values():
             pool.images = [img.to(self.device) for img in pool.images]
+
+    def on_train_start(self) -> None:
+        """Epoch-based training: count the batches per epoch, now that the fit loop has its data (it loads it
+        after ``on_fit_start`` and after restoring a checkpoint's loop state, which loading it earlier would
+        disturb)."""
+        if self.max_iterations == -1 or self.uses_epochs():
+            self.iterations_per_epoch = self._batches_per_epoch()
+        if self.max_iterations == -1:
+            self.max_iterations = self.iterations_per_epoch * max(self.trainer.max_epochs or 1, 1)
+
+    def _batches_per_epoch(self) -> int:
+        """Training batches per epoch (after ``trainer.limit_train_batches``)."""
+        batches = self.trainer.num_training_batches
+        if not (isinstance(batches, int) and batches > 0):
+            raise ConfigError(
+                f"epoch-based training needs a finite number of batches per epoch, got {batches}; set trainer.max_steps "
+                "and give the schedules as fractions (schedule.decay_start_fraction, method.curriculum_fraction)."
+            )
+        return batches
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         if self.channels_last_inputs:

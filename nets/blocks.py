@@ -8,16 +8,19 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-NORMS = ("batch", "instance", "none")
+NORMS = ("batch", "instance", "instance_noaffine", "none")
 ACTIVATIONS = ("relu", "lrelu", "none", "tanh", "sigmoid")
 
 
 def make_norm(kind: str, channels: int) -> nn.Module:
-    """``batch`` (affine, tracked stats), ``instance`` (affine, no running stats, CycleGAN style) or ``none``."""
+    """``batch`` (affine, tracked stats), ``instance`` (affine, no running stats), ``instance_noaffine`` (no
+    learned γ/β, no running stats: CycleGAN's reference ``get_norm_layer('instance')``) or ``none``."""
     if kind == "batch":
         return nn.BatchNorm2d(channels)
     if kind == "instance":
         return nn.InstanceNorm2d(channels, affine=True, track_running_stats=False)
+    if kind == "instance_noaffine":
+        return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
     if kind == "none":
         return nn.Identity()
     raise ValueError(f"unknown norm '{kind}'; expected one of {NORMS}")

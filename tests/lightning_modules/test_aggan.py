@@ -1,4 +1,5 @@
-"""AGGAN/CycleGAN module: ablation switches, the Eq. 9 curriculum, the multi-domain form, translate routing, EMA.
+"""AGGAN/CycleGAN module: ablation switches, the Eq. 9 curriculum (as a fraction and in epochs), the multi-domain
+forms (the authors' WGAN-GP/n_critic trainer and the hybrid), translate routing, EMA.
 The generic contract (update isolation, translate keys, round trip, determinism, resume) is tests/contract."""
 
 from __future__ import annotations
@@ -74,18 +75,95 @@ def test_cyclegan_is_aggan_configured_off():
 
 
 def test_curriculum_weights_follow_eq9():
-    m = make()
+    m = make("method.curriculum_epochs=null", "method.curriculum_fraction=0.05")
     gan, tv, rec = torch.tensor(2.0), torch.tensor(0.5), torch.tensor(4.0)
     m.iteration = 0  # r = 0.01
     assert m.weigh(gan, tv, rec).item() == pytest.approx(2.5 * 0.99 + 4.0 * 0.01)
     m.iteration = 9  # past 5% of 10 iterations → r = 0.5
     assert m.weigh(gan, tv, rec).item() == pytest.approx(2.5 * 0.5 + 4.0 * 0.5)
-    m.hparams.curriculum = False
+    m.use_curriculum = False
     assert m.weigh(gan, tv, rec).item() == pytest.approx(6.5)
 
 
-def test_multi_domain_form_uses_classification_loss():
-    m = make("method.view=multi_domain", info=INFO5)
+def test_curriculum_in_epochs_counts_batches_per_epoch():
+    """The paper's "first 10 epochs" at 7 batches per epoch: r = 0.01 up to iteration 69, 0.5 from 70."""
+    m = make()
+    assert m.hparams.curriculum_epochs == 10 and m.uses_epochs()
+    assert m.curriculum_switch() is None and m.curriculum_r() == 0.01  # before train start: the early phase
+    m.iterations_per_epoch = 7
+    m.iteration = 69
+    assert m.curriculum_switch() == 70 and m.curriculum_r() == 0.01
+    m.iteration = 70
+    assert m.curriculum_r() == 0.5
+
+
+@pytest.mark.parametrize("overrides,match", [
+    (("method.curriculum_fraction=0.05",), "both"),
+    (("method.curriculum_epochs=null",), "both are null"),
+    (("method.schedule.decay_start_epoch=100",), "both"),
+    (("method.curriculum_epochs=-1",), ">= 0"),
+])
+def test_curriculum_and_decay_need_exactly_one_form(overrides, match):
+    with pytest.raises(ConfigError, match=match):
+        make(*overrides)
+
+
+def test_lr_decay_start_in_epochs():
+    """decay after 100 of 200 epochs at 3 batches per epoch: factor 1 to iteration 300, then linear to 0 at 600."""
+    m = make("method.schedule.decay_start_fraction=null", "method.schedule.decay_start_epoch=100",
+             "method.max_iterations=600")
+    assert m.lr_factor() == 1.0  # batches per epoch unknown yet: no decay
+    m.iterations_per_epoch = 3
+    for iteration, factor in ((0, 1.0), (300, 1.0), (450, 0.5), (600, 0.0)):
+        m.iteration = iteration
+        assert m.lr_factor() == pytest.approx(factor)
+
+
+MD = ("method.view=multi_domain", "method.multi_domain.generator.ngf=8", "method.multi_domain.generator.n_blocks=1",
+      "method.multi_domain.discriminator.ndf=8")
+
+
+def test_multi_domain_default_is_the_authors_stargan_trainer():
+    """WGAN-GP with a D step every iteration and a G step every n_critic-th ((i+1) % n_critic == 0), StarGAN's D
+    and the instance-norm attention G; no attention-guided D, pixel, TV or curriculum terms."""
+    m = make(*MD, "method.multi_domain.n_critic=3", info=INFO5)
+    assert m.hparams.multi_domain_form == "authors" and m.n_critic == 3
+    assert type(m.D).__name__ == "StarGANDiscriminator" and type(m.G).__name__ == "AttentionStarGANGenerator"
+    assert not hasattr(m, "D_a") and not m.pools and not m.use_curriculum
+    norms = [mod for mod in m.G.modules() if isinstance(mod, torch.nn.InstanceNorm2d)]
+    assert norms and not any(isinstance(mod, torch.nn.BatchNorm2d) for mod in m.G.modules())
+    batch = domain_batch(4, num_domains=5)
+    attach_trainer(m)
+    m.train()
+    c_tgt = torch.nn.functional.one_hot(batch["target"], 5).float()
+    with torch.no_grad():  # the WGAN critic loss by hand, before the D step changes D
+        fake = m.G(batch["image"], c_tgt).image
+        expected = m.D(fake).src.mean() - m.D(batch["image"]).src.mean()
+    logs = m.train_iteration(batch)
+    assert logs["loss/D/gan"].item() == pytest.approx(expected.item(), rel=1e-5, abs=1e-6)
+    assert {"loss/D/gp", "loss/D/cls"} <= set(logs) and not any(k.startswith("loss/G/") for k in logs)
+    for iteration, g_step in ((1, False), (2, True), (5, True), (6, False)):
+        m.iteration = iteration
+        logs = m.train_iteration(batch)
+        assert ("loss/G/total" in logs) == g_step, iteration
+    out = m.translate(torch.zeros(3, 3, 32, 32), torch.tensor([0, 2, 4]))
+    assert out["image"].shape == (3, 3, 32, 32) and out["mask"].shape == (3, 1, 32, 32)
+
+
+def test_authors_multi_domain_generator_step_has_stargan_terms():
+    m = make(*MD, "method.multi_domain.n_critic=1", info=INFO5)
+    logs = run_one_iteration(m, domain_batch(4, num_domains=5))
+    assert {k.split("/")[2] for k in logs if k.startswith("loss/G/")} == {"gan", "cls", "cycle", "total"}
+    assert {k.split("/")[2] for k in logs if k.startswith("loss/D/")} == {"gan", "cls", "gp", "total"}
+
+
+def test_unknown_multi_domain_form_is_rejected():
+    with pytest.raises(ConfigError, match="multi_domain_form"):
+        make("method.view=multi_domain", "method.multi_domain_form=stargan", info=INFO5)
+
+
+def test_hybrid_multi_domain_form_uses_classification_loss():
+    m = make("method.view=multi_domain", "method.multi_domain_form=hybrid", info=INFO5)
     logs = run_one_iteration(m, domain_batch(4, num_domains=5))
     assert "loss/G/cls" in logs and "loss/D/cls" in logs
     assert m.G.num_domains == 5 and m.D.cls_head.out_channels == 5
