@@ -177,7 +177,7 @@ def probe_iteration(module: Any, batch: dict, device: torch.device, precision: A
         for optimizer in getattr(getattr(clone, "_trainer", None), "optimizers", None) or []:
             optimizer.state.clear()
         clone.to_empty(device="meta")
-        del clone, update, marked
+        del clone
         if device.type == "cuda":
             torch.cuda.empty_cache()  # hand the probe's cached blocks back before the real run allocates
 
