@@ -3,7 +3,7 @@ naming the knobs when it exceeds what the device has — instead of the kernel's
 silence.
 
 The estimate (:func:`estimate_peak`) is a probe, not a model of each method: two real ``train_iteration`` calls
-on copies of the module, with two and with four images of the configured size (so every network, loss and
+on copies of the module, with one and with two images of the configured size (so every network, loss and
 optimizer the method has takes part), the bytes of every tensor storage they create tracked op by op
 (:class:`TensorBytes`) and their peak taken per optimizer update. Per update, the difference of the two is what
 an image adds (activations kept for backward), the rest does not grow with the batch (gradients, Adam's two
@@ -198,7 +198,7 @@ def line_peak(small: list[int], large: list[int], sizes: tuple[int, int], batch_
     return round(fixed), round(per_image)
 
 
-PROBE_SIZES = (2, 4)  # images per probe iteration: activations already dominate an update's peak at 2 and 4
+PROBE_SIZES = (1, 2)  # images per probe iteration (cheap: at most two images of the run's size)
 
 
 def estimate_peak(module: Any, datamodule: Any, device: torch.device, precision: Any = "32-true") -> Estimate:
@@ -261,6 +261,7 @@ def check_memory(mode: str, module: Any, datamodule: Any, device: torch.device, 
         raise ConfigError(f"memory_check must be one of {', '.join(CHECKS)}, got {mode!r}.")
     if mode == "off":
         return None
+    log.info("memory check: probing one training iteration on 1 and on 2 images (memory_check=off skips this)")
     try:
         with _quiet_lightning():
             estimate = estimate_peak(module, datamodule, device, precision)
@@ -275,6 +276,8 @@ def check_memory(mode: str, module: Any, datamodule: Any, device: torch.device, 
         log.warning("memory estimate skipped: the one-image probe failed (%s: %s)", type(exc).__name__, exc)
         return None
     if estimate.fits:
+        log.info("memory check: about %s at the peak, %s available", readable(estimate.peak),
+                 readable(estimate.available) if estimate.available is not None else "?")
         return estimate
     where = "GPU" if device.type == "cuda" else "machine"
     sentence = (

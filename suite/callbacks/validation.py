@@ -204,11 +204,13 @@ class Validation(pl.Callback):
                                device=pl_module.device)
 
     def _check_budget(self) -> None:
-        if self._warned or self._started is None:
+        if self._started is None:
             return
         total = time.perf_counter() - self._started
         training = max(total - self.seconds, 1e-9)
-        if self.seconds / training > self.max_fraction:
+        log.info("validation so far: %.1f s, %.1f %% of the %.1f s of training", self.seconds,
+                 100 * self.seconds / training, training)
+        if not self._warned and self.seconds / training > self.max_fraction:
             self._warned = True
             log.warning(
                 "validation has taken %.1f %% of the training time so far (%.1f s of %.1f s; budget %.0f %%): raise "
