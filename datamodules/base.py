@@ -24,6 +24,7 @@ checkpoint and a method can be rebuilt from it without the data.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -187,6 +188,16 @@ class ResumableDataLoader(DataLoader):
 
 
 # ---------------------------------------------------------------------------------------------- datamodule
+def default_num_workers() -> int:
+    """Loader processes when ``data.num_workers`` is null: one CPU (of those this process may run on) is left to
+    the training process, at most 4 (more rarely helps at these image sizes) — ``min(4, cpus - 1)``, 0 on one."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return max(0, min(4, cpus - 1))
+
+
 class BaseImageDataModule(pl.LightningDataModule):
     """Loaders, splits and ``info`` for one dataset offering one view.
 
@@ -197,7 +208,7 @@ class BaseImageDataModule(pl.LightningDataModule):
     Args:
         view: the task view the method needs (one of :data:`VIEWS`).
         batch_size: images per batch (≥ 1).
-        num_workers: loader processes (0 loads in the main process).
+        num_workers: loader processes (0 loads in the main process; None: :func:`default_num_workers`).
         pin_memory: pin host memory for GPU copies; None pins exactly when CUDA is available.
         seed: seeds the train shuffling.
         drop_last: drop the last partial train batch (kept when the split is smaller than one batch).
@@ -211,7 +222,7 @@ class BaseImageDataModule(pl.LightningDataModule):
         view: str,
         *,
         batch_size: int = 16,
-        num_workers: int = 0,
+        num_workers: int | None = 0,
         pin_memory: bool | None = None,
         seed: int = 0,
         drop_last: bool = True,
@@ -219,7 +230,8 @@ class BaseImageDataModule(pl.LightningDataModule):
         super().__init__()
         self.view = check_view(self.name, view, self.views)
         self.batch_size = check_positive_int("data.batch_size", batch_size)
-        self.num_workers = check_positive_int("data.num_workers", num_workers, minimum=0)
+        workers = default_num_workers() if num_workers is None else num_workers
+        self.num_workers = check_positive_int("data.num_workers", workers, minimum=0)
         self.pin_memory = torch.cuda.is_available() if pin_memory is None else bool(pin_memory)
         self.seed = int(seed)
         self.shard_train = True  # DDP: each rank reads its own share of every train batch (see _train_shard)

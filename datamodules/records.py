@@ -91,7 +91,7 @@ class RecordsDataModule(BaseImageDataModule):
         cache_dir: str | None = None,
         cache_format: str = "npy",
         batch_size: int = 16,
-        num_workers: int = 4,
+        num_workers: int | None = None,
         pin_memory: bool | None = None,
         seed: int = 0,
         name: str | None = None,

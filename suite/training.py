@@ -21,6 +21,7 @@ from suite.callbacks import IterationCheckpoint, RngResume
 from suite.checkpoints import check_resume_compatible, read_checkpoint
 from suite.config import data_kwargs, to_plain
 from suite.errors import ConfigError, SuiteError
+from suite.memory import check_memory
 from suite.speed import FastPaths
 from suite.strategy import settings_for_this_machine
 
@@ -95,11 +96,20 @@ def check_sync_batchnorm(cfg: DictConfig, module: torch.nn.Module) -> None:
         )
 
 
+def training_device(trainer_cfg: dict) -> torch.device:
+    """The device rank 0 trains on: a GPU when the accelerator asks for one (or ``auto`` finds one), else the CPU."""
+    accelerator = str(trainer_cfg.get("accelerator", "auto"))
+    if accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available():
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
 def train(cfg: DictConfig, callbacks: Sequence[pl.Callback] = ()) -> dict[str, Any]:
     """Train one run with the callbacks of ``cfg.callbacks`` plus ``callbacks`` (after them, in order), and always
     the fast paths of ``cfg.speed`` and :class:`~suite.callbacks.RngResume` (exact resume). Returns ``{"run_dir",
     "checkpoint" (``last.ckpt`` of the checkpoint callback; None without one), "iteration", "stop_signal",
-    "module", "datamodule", "trainer"}``."""
+    "module", "datamodule", "trainer"}``. Before training, :func:`suite.memory.check_memory` (``memory_check``)
+    estimates the peak memory from a one-image probe iteration and stops (or warns) when it cannot fit."""
     validate(cfg)
     pl.seed_everything(cfg.seed, workers=True)
     run_dir = Path(cfg.run_dir)
@@ -125,6 +135,9 @@ def train(cfg: DictConfig, callbacks: Sequence[pl.Callback] = ()) -> dict[str, A
     trainer_cfg["use_distributed_sampler"] = False
     if trainer_cfg["max_epochs"] == -1 and module.max_iterations == -1 and not trainer_cfg.get("fast_dev_run"):
         raise ConfigError("set trainer.max_steps (iterations) or trainer.max_epochs.")
+    if hasattr(datamodule, "dataset"):  # fit the machine, or say so in one sentence (suite/memory.py)
+        check_memory(cfg.get("memory_check", "stop"), module, datamodule, training_device(trainer_cfg),
+                     trainer_cfg.get("precision", "32-true"), data_name=cfg.data.get("name", "?"))
     all_callbacks = [fast_paths, RngResume(), *build_callbacks(cfg, trainer_cfg.get("enable_progress_bar", True)),
                      *callbacks]
     checkpoint = next((c for c in all_callbacks if isinstance(c, IterationCheckpoint)), None)

@@ -19,14 +19,17 @@ class SampleGrids(pl.Callback):
     Args:
         every_n_iterations: iterations (the method's own counter) between grids; 0 = only when training ends.
         num_samples: rows of a grid; 0 turns the grids off.
+        cell_size: each cell is enlarged (nearest, a whole factor) to at least this many pixels; the columns are
+            labelled (``lightning_modules.samples.save_sample_grid``). The same image goes to W&B and TensorBoard.
 
     Sampling never moves the training's random stream (it runs under ``torch.random.fork_rng``): a resumed run
     builds the sample batch (a loader iterator draws a seed) and samples at other iterations than an
     uninterrupted one."""
 
-    def __init__(self, every_n_iterations: int = 500, num_samples: int = 8) -> None:
+    def __init__(self, every_n_iterations: int = 500, num_samples: int = 8, cell_size: int = 128) -> None:
         self.every = int(every_n_iterations or 0)
         self.num_samples = int(num_samples)
+        self.cell_size = int(cell_size)
         self._batch: dict | None = None
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
@@ -65,10 +68,11 @@ class SampleGrids(pl.Callback):
             finally:
                 pl_module.train(was_training)
         path = Path(trainer.default_root_dir) / "samples" / f"iter_{pl_module.iteration:07d}.png"
-        save_sample_grid(path, batch, out)
+        save_sample_grid(path, batch, out, self.cell_size)
         for logger in trainer.loggers:
             if hasattr(logger, "log_image"):
-                logger.log_image(key="samples", images=[str(path)], step=trainer.global_step)
+                logger.log_image(key="samples", images=[str(path)], step=pl_module.iteration,
+                                 caption=[f"iteration {pl_module.iteration}"])
             elif hasattr(getattr(logger, "experiment", None), "add_image"):
                 from torchvision.io import read_image
 

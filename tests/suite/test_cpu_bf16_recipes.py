@@ -13,7 +13,8 @@ from tests.lightning_modules.test_bridge import TINY as BRIDGE_TINY
 from tests.lightning_modules.test_disent import TINY as DISENT_TINY
 
 SMALL_DATA = ["data.batch_size=2", "data.train_size=8", "data.val_size=2", "data.test_size=4",
-              "method.sample_every=0", "method.num_samples=0", "trainer.max_steps=2"]
+              "method.sample_every=0", "method.num_samples=0", "trainer.max_steps=2",
+              "memory_check=off"]  # the memory probe's forwards run outside the fast paths (not channels_last)
 RECIPES = {  # experiment → (a network whose output is checked, tiny widths)
     "bridge_synth": (BridgeGenerator, [*BRIDGE_TINY, "method.n_critic=1"]),
     "disent_synth": (AttributeDecoder, [*DISENT_TINY, "method.expected_embeddings.max_images=4"]),

@@ -17,9 +17,6 @@ from suite.training import train
 from tests.conftest import CONF_DIR, compose_config
 from tests.datamodules.fixtures import write_bu3dfe, write_celeba, write_cyclegan
 
-ARFACE = (Path(CONF_DIR) / "data" / "arface.yaml").is_file()
-needs_arface = pytest.mark.skipif(not ARFACE, reason="conf/data/arface.yaml (the AR Face data module) is not here")
-
 # Sec. IV-A: batch 1, 256 px, flips, λ_cycle 10, λ_gan 0.5, λ_pixel 1, λ_tv 1e-6, pool 50, Adam 1e-4 β(0.5, 0.999),
 # r = 0.01 for the first 10 epochs then 0.5; Sec. III-D: five residual blocks, BatchNorm on D's first C64.
 AGGAN = {
@@ -78,11 +75,7 @@ PRESETS = {
 }
 
 
-def preset_params():
-    return [pytest.param(name, marks=needs_arface) if name.endswith("arface") else name for name in PRESETS]
-
-
-@pytest.mark.parametrize("preset", preset_params())
+@pytest.mark.parametrize("preset", list(PRESETS))
 def test_preset_composes_to_the_published_values(preset):
     cfg = compose_config(["run_dir=/tmp/preset-test", f"experiment={preset}"])
     assert cfg.scale == "paper"
@@ -179,7 +172,6 @@ def test_cyclegan_jitter_crops_train_images_at_random_and_test_images_centred(ma
     assert (far == pre.decode(path)[8:, 8:]).all()  # 40 − 32 = 8 px of margin
 
 
-@needs_arface
 @pytest.mark.parametrize("preset", ["aggan_arface", "cyclegan_arface"])
 def test_arface_presets_train_on_the_synthetic_faces(make_cfg, preset):
     """The AR Face fixture belongs to its data module's tests; here the preset's method and schedule run on the

@@ -135,3 +135,26 @@ def test_a_checkpoint_written_at_an_epoch_end_resumes_exactly(make_cfg, tmp_path
     """k = 3 of 3 batches per epoch: the resumed run opens a new epoch, whose data iterator draws from the global
     generator before the first batch (WGAN-GP's interpolation weights then see the states after that draw)."""
     assert_resume_matches(make_cfg, tmp_path, recorder, RUN_OVERRIDES[name], k=3, n=5)
+
+
+def test_resume_from_a_best_checkpoint_matches_uninterrupted_run(make_cfg, tmp_path, recorder):
+    """A best-k checkpoint (``best-<metric>-<iteration>.ckpt``, written when a validation ranks among the k best)
+    holds the full state, like last.ckpt: resuming from one reaches the uninterrupted run's weights and losses,
+    and the resumed run keeps ranking against the k best it inherited."""
+    overrides = [*METHODS["aggan"], "trainer.max_steps=6", "val_every=1", "callbacks.checkpoint.save_top_k=6",
+                 "callbacks.validation.classifier.enabled=false", "callbacks.validation.num_images=2"]
+    full = run(make_cfg, overrides, tmp_path / "full")
+    full_losses, recorder["losses"] = recorder["losses"], {}
+    best = sorted((tmp_path / "full" / "checkpoints").glob("best-psnr_gt-*.ckpt"))
+    assert [int(p.stem.rsplit("-", 1)[1]) for p in best] == [1, 2, 3, 4, 5, 6]  # k = 6: every validation kept
+    resumed = run(make_cfg, overrides, tmp_path / "resumed", f"ckpt_path={best[2]}")  # from iteration 3
+    assert resumed["iteration"] == 6
+    assert_same_state(full["module"].state_dict(), resumed["module"].state_dict())
+    assert set(recorder["losses"]) == {4, 5, 6}
+    for it, losses in recorder["losses"].items():
+        common = losses.keys() & full_losses[it].keys()
+        assert common and all(losses[k] == pytest.approx(full_losses[it][k], abs=ATOL) for k in common), it
+    from suite.callbacks import IterationCheckpoint
+
+    checkpoint = next(c for c in resumed["trainer"].callbacks if isinstance(c, IterationCheckpoint))
+    assert sorted(it for _v, it, _n in checkpoint.best) == [1, 2, 3, 4, 5, 6]  # inherited 1–3, added 4–6
