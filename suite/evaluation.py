@@ -129,6 +129,43 @@ def autocast_method(module: torch.nn.Module, device: torch.device, dtype: torch.
     module.translate = _autocast_call(module.translate, device.type, dtype)
 
 
+def target_classifier(labels: TargetLabels, dm: Any, cfg: dict, device: torch.device):
+    """The evaluation classifier of ``labels`` (cached under one key, so evaluate.py and in-training validation
+    share it): trained on the train split's images and references, checked on the test split."""
+    return get_or_train_eval_classifier(
+        labels.info,
+        labels.loader(dm.train_dataloader),
+        cfg["cache_dir"],
+        arch=cfg["arch"],
+        epochs=cfg["epochs"],
+        device=device,
+        test_loader_fn=labels.loader(dm.test_dataloader),
+        split="train:image+ref",
+        task="domain",
+        use_ref=False,  # TargetLabels already puts the ref images into each batch
+    )
+
+
+def image_metrics(batch: dict, out: dict, fake: torch.Tensor, baselines: bool = False) -> dict[str, torch.Tensor]:
+    """Per-image metrics that need no classifier, where the batch and the method provide what they compare:
+    PSNR/SSIM to the ground truth, the attention mask's IoU with the true change region and the change outside
+    it; with ``baselines`` also the untouched input's PSNR (``psnr_input``) and MSE on 0–255 (``mse_gt``)."""
+    found: dict[str, torch.Tensor] = {}
+    if batch.get("gt") is not None:
+        gt = batch["gt"].float()
+        found["psnr_gt"] = psnr(fake, gt)
+        if baselines:
+            found["psnr_input"] = psnr(batch["image"].float(), gt)
+        found["ssim_gt"] = ssim(fake, gt)
+        if baselines:
+            found["mse_gt"] = mse_255(fake, gt)
+    if batch.get("change_mask") is not None:
+        found["background_l1"] = background_preservation(fake, batch["image"].float(), batch["change_mask"])
+        if out.get("mask") is not None:
+            found["mask_iou"] = mask_iou(out["mask"].float(), batch["change_mask"])
+    return found
+
+
 def evaluate_checkpoint(
     ckpt_path: str | Path,
     out_dir: str | Path | None = None,
@@ -165,18 +202,7 @@ def evaluate_checkpoint(
     evaluator = None
     if target_labels is not None:
         dm.setup("fit")
-        evaluator = get_or_train_eval_classifier(
-            target_labels.info,
-            target_labels.loader(dm.train_dataloader),
-            clf_cfg["cache_dir"],
-            arch=clf_cfg["arch"],
-            epochs=clf_cfg["epochs"],
-            device=dev,
-            test_loader_fn=target_labels.loader(dm.test_dataloader),
-            split="train:image+ref",
-            task="domain",
-            use_ref=False,  # TargetLabels already puts the ref images into each batch
-        )
+        evaluator = target_classifier(target_labels, dm, clf_cfg, dev)
     attr_clf = None
     if info.get("view") == "multi_attribute" and hasattr(module, "sample_target"):
         dm.setup("fit")
@@ -198,16 +224,7 @@ def evaluate_checkpoint(
         per_image: dict[str, torch.Tensor] = {}
         if evaluator is not None:
             per_image["accuracy_target"] = evaluator.accuracy(fake, target_labels.target(batch)).float()
-        if batch.get("gt") is not None:
-            gt = batch["gt"].float()
-            per_image["psnr_gt"] = psnr(fake, gt)
-            per_image["psnr_input"] = psnr(batch["image"].float(), gt)
-            per_image["ssim_gt"] = ssim(fake, gt)
-            per_image["mse_gt"] = mse_255(fake, gt)
-        if batch.get("change_mask") is not None:
-            per_image["background_l1"] = background_preservation(fake, batch["image"].float(), batch["change_mask"])
-            if out.get("mask") is not None:
-                per_image["mask_iou"] = mask_iou(out["mask"].float(), batch["change_mask"])
+        per_image.update(image_metrics(batch, out, fake, baselines=True))
         book.update(per_image)
         if fidkid is not None:
             fidkid.update_real(batch["ref"] if torch.is_tensor(batch.get("ref")) else batch["image"])

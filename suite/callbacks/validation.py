@@ -29,8 +29,6 @@ import pytorch_lightning as pl
 import torch
 from lightning_utilities.core.apply_func import apply_to_collection
 
-from metrics.image_quality import psnr, ssim
-from metrics.masks import background_preservation, mask_iou
 from metrics.streaming import MetricBook
 from suite.callbacks.rng import collect_rng_states, restore_rng_states
 
@@ -45,22 +43,6 @@ def metric_mode(name: str) -> str:
     """``min`` or ``max``: which way ``name`` (``val/psnr_gt``, ``fid_classifier`` …) improves."""
     base = name.split("/")[-1]
     return "min" if base.startswith(LOWER_IS_BETTER) else "max"
-
-
-def image_metrics(batch: dict, out: dict, fake: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Per-image metrics that need no classifier: PSNR/SSIM to the ground truth, the attention mask's IoU with
-    the true change region and the change outside it (each only where the batch and the method provide it)."""
-    found: dict[str, torch.Tensor] = {}
-    truth = batch.get("gt")
-    if truth is not None:
-        found["psnr_gt"] = psnr(fake, truth.float())
-        found["ssim_gt"] = ssim(fake, truth.float())
-    region = batch.get("change_mask")
-    if region is not None:
-        found["background_l1"] = background_preservation(fake, batch["image"].float(), region)
-        if out.get("mask") is not None:
-            found["mask_iou"] = mask_iou(out["mask"].float(), region)
-    return found
 
 
 class Validation(pl.Callback):
@@ -132,6 +114,10 @@ class Validation(pl.Callback):
 
     @torch.no_grad()
     def _measure(self, trainer: pl.Trainer, pl_module: Any) -> dict[str, float]:
+        from suite.evaluation import (
+            image_metrics,  # evaluate.py's own (suite.evaluation imports suite.training)
+        )
+
         batches = self.held_out_slice(trainer)
         if not batches:
             return {}
@@ -183,9 +169,8 @@ class Validation(pl.Callback):
     def _prepare_classifier(self, trainer: pl.Trainer, pl_module: Any) -> None:
         """evaluate.py's evaluation classifier for this data (loaded from its cache, or trained and cached) and,
         with ``fid``, an FID of its features whose real side is this slice."""
-        from metrics.eval_classifier import get_or_train_eval_classifier
         from metrics.fid import ClassifierFeatures, FidKid
-        from suite.evaluation import TargetLabels
+        from suite.evaluation import TargetLabels, target_classifier
 
         dm = trainer.datamodule
         labels = TargetLabels.for_run(dm.info, pl_module)
@@ -193,11 +178,7 @@ class Validation(pl.Callback):
             self.classifier_cfg["enabled"] = False  # this view has no target label to score (evaluate.py: same)
             return
         cfg = self.classifier_cfg
-        self._classifier = get_or_train_eval_classifier(
-            labels.info, labels.loader(dm.train_dataloader), cfg.get("cache_dir"), arch=cfg["arch"],
-            epochs=cfg["epochs"], device=pl_module.device, test_loader_fn=labels.loader(dm.test_dataloader),
-            split="train:image+ref", task="domain", use_ref=False,  # the key evaluate.py uses: one shared cache
-        )
+        self._classifier = target_classifier(labels, dm, cfg, pl_module.device)
         self._labels = labels
         if self.use_fid:
             self._fid = FidKid(ClassifierFeatures(self._classifier.model), "classifier", kid=False,
