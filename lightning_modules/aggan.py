@@ -34,6 +34,7 @@ import torch.nn.functional as F
 
 from lightning_modules.base import GANModule
 from lightning_modules.losses import (
+    TV_FORMS,
     cycle_loss,
     discriminator_adv_loss,
     domain_classification_loss,
@@ -53,7 +54,9 @@ class AGGAN(GANModule):
         generator, discriminator: ``_target_`` configs of the networks (``nets.aggan``).
         attention_generator: AG — generators emit mask + content (Eq. 1); off = plain CycleGAN generator.
         attention_discriminator: AD — add D_{YA}, D_{XA} on [M, image] pairs (Eq. 3). Needs AG.
-        pixel_loss: PL — Eq. 5.  tv_loss: AL — Eq. 6.
+        pixel_loss: PL — Eq. 5.  tv_loss: AL — Eq. 6.  tv_form: ``paper`` (Eq. 6 on the 1-channel mask, batch
+            mean) | ``authors`` (their 3-channel mask summed over the batch: 3·B times larger); see
+            ``losses.total_variation``.
         curriculum: weight the objective by r as in Eq. 9 (else the plain sum of Eq. 7).
         curriculum_r_early / curriculum_r_late: r = 0.01, then 0.5 (Sec. IV-A).
         curriculum_epochs / curriculum_fraction: the early phase's length, in epochs (the paper's 10) or as a
@@ -80,6 +83,7 @@ class AGGAN(GANModule):
         attention_discriminator: bool = True,
         pixel_loss: bool = True,
         tv_loss: bool = True,
+        tv_form: str = "paper",
         curriculum: bool = True,
         curriculum_r_early: float = 0.01,
         curriculum_r_late: float = 0.5,
@@ -100,6 +104,8 @@ class AGGAN(GANModule):
     ) -> None:
         super().__init__(**common)
         self.save_hyperparameters()
+        if tv_form not in TV_FORMS:
+            raise ConfigError(f"method.tv_form must be one of {', '.join(TV_FORMS)}, got {tv_form!r}.")
         if multi_domain_form not in self.multi_domain_forms:
             raise ConfigError(f"method.multi_domain_form must be one of {', '.join(self.multi_domain_forms)}, got {multi_domain_form!r}.")
         self.authors_form = self.view == "multi_domain" and multi_domain_form == "authors"
@@ -242,7 +248,7 @@ class AGGAN(GANModule):
             if self.use_pixel:
                 parts["pixel"] = pixel_loss(out_y.image, x) + pixel_loss(out_x.image, y)
             if self.use_tv:
-                parts["tv"] = total_variation(out_y.mask) + total_variation(out_x.mask)
+                parts["tv"] = total_variation(out_y.mask, hp.tv_form) + total_variation(out_x.mask, hp.tv_form)
             recon = hp.lambda_cycle * parts["cycle"] + hp.lambda_pixel * parts.get("pixel", 0.0)
             if hp.lambda_identity > 0:
                 parts["identity"] = F.l1_loss(self.G_xy(y).image, y) + F.l1_loss(self.G_yx(x).image, x)
@@ -336,7 +342,7 @@ class AGGAN(GANModule):
             if self.use_pixel:
                 parts["pixel"] = pixel_loss(out.image, x)
             if self.use_tv:
-                parts["tv"] = total_variation(out.mask)
+                parts["tv"] = total_variation(out.mask, hp.tv_form)
             recon = hp.lambda_cycle * parts["cycle"] + hp.lambda_pixel * parts.get("pixel", 0.0)
             gan = hp.lambda_gan * (parts["gan"] + parts.get("agan", 0.0))
             total = self.weigh(gan, hp.lambda_tv * parts.get("tv", torch.zeros((), device=x.device)), recon)

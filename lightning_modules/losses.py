@@ -59,12 +59,22 @@ def pixel_loss(translated: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
     return F.l1_loss(translated, source)
 
 
-def total_variation(mask: torch.Tensor) -> torch.Tensor:
+TV_FORMS = ("paper", "authors")
+
+
+def total_variation(mask: torch.Tensor, form: str = "paper") -> torch.Tensor:
     """Attention (TV) loss, AGGAN Eq. 6: Σ_{w,h} |M(w+1,h)−M(w,h)| + |M(w,h+1)−M(w,h)| — summed over pixels and
-    channels as the paper writes it (hence λ_tv = 1e-6), then averaged over the batch."""
+    channels as the paper writes it (hence λ_tv = 1e-6).
+
+    ``form``: ``paper`` — the 1-channel mask's sum, averaged over the batch (Eq. 6 per image; the paper trains at
+    batch 1); ``authors`` — AGGAN's released code: the mask repeated to 3 channels and summed over the batch too,
+    i.e. 3·B times the paper form at batch B."""
+    if form not in TV_FORMS:
+        raise ValueError(f"unknown TV form {form!r}; expected one of {', '.join(TV_FORMS)}")
     dh = (mask[:, :, 1:, :] - mask[:, :, :-1, :]).abs().flatten(1).sum(1)
     dw = (mask[:, :, :, 1:] - mask[:, :, :, :-1]).abs().flatten(1).sum(1)
-    return (dh + dw).mean()
+    per_image = dh + dw
+    return per_image.mean() if form == "paper" else 3 * per_image.sum()
 
 
 def domain_classification_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

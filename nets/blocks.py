@@ -8,17 +8,20 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-NORMS = ("batch", "instance", "instance_noaffine", "none")
+NORMS = ("batch", "instance", "instance_running", "instance_noaffine", "none")
 ACTIVATIONS = ("relu", "lrelu", "none", "tanh", "sigmoid")
 
 
 def make_norm(kind: str, channels: int) -> nn.Module:
-    """``batch`` (affine, tracked stats), ``instance`` (affine, no running stats), ``instance_noaffine`` (no
+    """``batch`` (affine, tracked stats), ``instance`` (affine, no running stats), ``instance_running`` (affine,
+    running statistics kept and used in eval mode: StarGAN's and AGGAN's multi-domain code), ``instance_noaffine`` (no
     learned γ/β, no running stats: CycleGAN's reference ``get_norm_layer('instance')``) or ``none``."""
     if kind == "batch":
         return nn.BatchNorm2d(channels)
     if kind == "instance":
         return nn.InstanceNorm2d(channels, affine=True, track_running_stats=False)
+    if kind == "instance_running":
+        return nn.InstanceNorm2d(channels, affine=True, track_running_stats=True)
     if kind == "instance_noaffine":
         return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
     if kind == "none":
@@ -83,8 +86,10 @@ class ResidualBlock(nn.Module):
 
 
 class UpBlock(nn.Sequential):
-    """2× upsampling block: ``deconv`` (ConvTranspose 3×3, stride 1/2 — the paper's u_k), ``pixelshuffle``
-    (conv to 4·out then PixelShuffle, as AGGAN's released code) or ``resize`` (nearest + conv3, no checkerboard)."""
+    """2× upsampling block: ``deconv`` (ConvTranspose 3×3, stride 1/2 — the paper's u_k), ``pixelshuffle`` (one
+    conv3 to 4·out then PixelShuffle), ``pixelshuffle_authors`` (AGGAN's released ``models.py``: reflect-pad 1,
+    conv3 → out, norm, ReLU, conv1×1 → 4·out, PixelShuffle(2), then the block's norm and ReLU) or ``resize``
+    (nearest + conv3, no checkerboard)."""
 
     def __init__(self, in_ch: int, out_ch: int, mode: str = "deconv", norm: str = "instance", act: str = "relu") -> None:
         bias = norm != "batch"
@@ -92,10 +97,13 @@ class UpBlock(nn.Sequential):
             up: list[nn.Module] = [nn.ConvTranspose2d(in_ch, out_ch, 3, 2, padding=1, output_padding=1, bias=bias)]
         elif mode == "pixelshuffle":
             up = [nn.Conv2d(in_ch, out_ch * 4, 3, 1, 1, bias=bias), nn.PixelShuffle(2)]
+        elif mode == "pixelshuffle_authors":
+            up = [nn.ReflectionPad2d(1), nn.Conv2d(in_ch, out_ch, 3, bias=bias), make_norm(norm, out_ch),
+                  make_activation(act), nn.Conv2d(out_ch, out_ch * 4, 1, bias=bias), nn.PixelShuffle(2)]
         elif mode == "resize":
             up = [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(in_ch, out_ch, 3, 1, 1, bias=bias)]
         else:
-            raise ValueError(f"unknown upsampling mode '{mode}'; expected deconv, pixelshuffle or resize")
+            raise ValueError(f"unknown upsampling mode '{mode}'; expected deconv, pixelshuffle, pixelshuffle_authors or resize")
         super().__init__(*up, make_norm(norm, out_ch), make_activation(act))
 
 

@@ -51,6 +51,17 @@ def test_each_ablation_removes_its_component(flag, gone):
         assert not hasattr(m, "D_ya") and "loss/D/agan" not in logs
 
 
+def test_authors_tv_form_logs_three_times_batch_sum():
+    batch = domain_batch()
+    torch.manual_seed(0)
+    paper = run_one_iteration(make(), batch)["loss/G/tv"]
+    torch.manual_seed(0)
+    authors = run_one_iteration(make("method.tv_form=authors"), batch)["loss/G/tv"]
+    assert authors.item() == pytest.approx(3 * batch["image"].shape[0] * paper.item(), rel=1e-5)
+    with pytest.raises(ConfigError, match="tv_form"):
+        make("method.tv_form=sum")
+
+
 def test_no_attention_generator_is_plain_cyclegan_generator():
     m = make("method.attention_generator=false", "method.attention_discriminator=false")
     out = m.translate(torch.zeros(2, 3, 32, 32), torch.tensor([1, 0]))

@@ -48,6 +48,15 @@ def test_total_variation_hand_case():
     assert losses.total_variation(torch.ones(3, 1, 8, 8)).item() == 0.0
 
 
+def test_total_variation_authors_form_is_three_channels_summed_over_the_batch():
+    m = torch.tensor([[[[0.0, 1.0], [1.0, 1.0]]], [[[0.0, 0.0], [0.0, 1.0]]]])  # per image: 2 and 2 → mean 2
+    assert losses.total_variation(m, "paper").item() == pytest.approx(2.0)
+    # the released code repeats M to 3 channels and sums over the batch: 3 · (2 + 2)
+    assert losses.total_variation(m, "authors").item() == pytest.approx(12.0)
+    with pytest.raises(ValueError, match="TV form"):
+        losses.total_variation(m, "mean")
+
+
 def test_flow_smoothness_hand_case():
     flow = torch.zeros(1, 2, 2, 2)
     flow[0, 0] = torch.tensor([[0.0, 2.0], [0.0, 2.0]])  # u jumps by 2 px left→right, constant top→bottom

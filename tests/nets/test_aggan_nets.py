@@ -7,7 +7,7 @@ from nets.blocks import ResidualBlock
 from tests.conftest import compose_config
 
 
-@pytest.mark.parametrize("upsample", ["deconv", "pixelshuffle", "resize"])
+@pytest.mark.parametrize("upsample", ["deconv", "pixelshuffle", "pixelshuffle_authors", "resize"])
 def test_attention_generator_shapes_and_ranges(upsample):
     g = AttentionGuidedGenerator(ngf=8, n_blocks=1, upsample=upsample, content_activation="tanh")
     x = torch.rand(2, 3, 32, 32) * 2 - 1
@@ -16,6 +16,17 @@ def test_attention_generator_shapes_and_ranges(upsample):
     assert out.mask.shape == (2, 1, 32, 32) and out.content.shape == (2, 3, 32, 32)
     assert out.mask.min() >= 0 and out.mask.max() <= 1
     assert out.image.min() >= -1 and out.image.max() <= 1
+
+
+def test_authors_upsampling_block_is_conv3_norm_relu_conv1x1_pixelshuffle():
+    from nets.blocks import UpBlock
+
+    block = UpBlock(16, 8, mode="pixelshuffle_authors", norm="batch")
+    kinds = [type(m).__name__ for m in block]
+    assert kinds == ["ReflectionPad2d", "Conv2d", "BatchNorm2d", "ReLU", "Conv2d", "PixelShuffle", "BatchNorm2d", "ReLU"]
+    assert block[1].kernel_size == (3, 3) and block[1].out_channels == 8
+    assert block[4].kernel_size == (1, 1) and block[4].out_channels == 32
+    assert block(torch.zeros(2, 16, 5, 5)).shape == (2, 8, 10, 10)
 
 
 def test_attention_composition_is_eq1():
