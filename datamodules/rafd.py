@@ -126,6 +126,10 @@ class RaFDDataModule(
         self.domain_factor, self.domain_names, self.domain_key = "expression", list(self.expressions), "expression"
         self.flip_swap = FLIP_SWAP
         self.heldout = sorted({r.labels["identity"] for r in self.records["test"]} - {-1})
+        if self.view != "multi_factor" and all(r.model >= 0 for r in kept):
+            # paired ground truth for evaluation (AGGAN Table I's protocol): the same model, camera and gaze with the
+            # target expression; training batches stay unpaired, so training reads no extra image
+            self.pair_key, self.pair_splits = "shot", ("val", "test")
         self.details = {"layout": form, "angles": self.angles}
         self.fingerprint_extra = {"test_models": self.test_models}
         self.finish()
@@ -156,4 +160,5 @@ class RaFDDataModule(
 def _record(r: layout.RaFDRecord) -> ImageRecord:
     """The record of one RaFD file: its labels are the file name's fields (the model number as identity)."""
     labels = {"identity": r.model, "expression": r.expression, "gaze": r.gaze, "angle": r.angle}
-    return ImageRecord(r.path, {**labels, "gender": r.gender, "ethnicity": r.ethnicity})
+    shot = f"{r.model}/{r.angle}/{r.gaze}"  # one sitting of one model: what stays fixed across the 8 expressions
+    return ImageRecord(r.path, {**labels, "gender": r.gender, "ethnicity": r.ethnicity, "shot": shot})

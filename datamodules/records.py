@@ -39,7 +39,7 @@ class RecordsDataModule(BaseImageDataModule):
     ``domain_factor``/``domain_names`` (records carry ``labels[domain_key]`` = a domain name; ``domain_key``
     is ``"domain"`` unless set);
     ``attr_names`` (``labels[name]`` ∈ {0, 1}); ``factor_values`` (name → ordered values) and ``factor_names``;
-    optionally ``pair_key``/``pair_rank`` (paired ground truth), ``flip_swap``, ``heldout`` (test identities),
+    optionally ``pair_key``/``pair_rank``/``pair_splits`` (paired ground truth), ``flip_swap``, ``heldout`` (test identities),
     ``details`` (layout, protocol … for info), ``fingerprint_extra`` (settings that change the data without
     showing in info) and ``split_rule`` (for the empty-split message) — and calls :meth:`finish`.
 
@@ -117,6 +117,7 @@ class RecordsDataModule(BaseImageDataModule):
         self.factor_values: dict[str, list] = {}
         self.pair_key: str | None = None
         self.pair_rank: str | None = None
+        self.pair_splits: tuple[str, ...] = ("train", "val", "test")  # the splits whose items carry ``gt``
         self.flip_swap: dict[str, dict] = {}
         self.heldout: list | None = None
         self.details: dict[str, Any] = {}
@@ -158,7 +159,7 @@ class RecordsDataModule(BaseImageDataModule):
             source = (0 if self.direction == "a2b" else 1) if self.view == "two_domain" else None
             ds = DomainRecords(
                 records, self.preprocess, domain_key=self.domain_key, domain_values=self.domain_names, source=source,
-                pair_key=self.pair_key, pair_rank=self.pair_rank, **kwargs,
+                pair_key=self.pair_key if split in self.pair_splits else None, pair_rank=self.pair_rank, **kwargs,
             )
         return ds.select(spread(len(ds), self.val_size)) if split == "val" else ds
 

@@ -60,7 +60,7 @@ def test_labels_parsed_and_frontal_filter(rafd_root):
     assert {r.labels["angle"] for r in records} == {"090"}
     rec = next(r for r in records if r.path.name == "Rafd090_03_Moroccan_male_surprised_left.jpg")
     assert rec.labels == {"identity": 3, "expression": "surprised", "gaze": "left", "angle": "090",
-                          "gender": "male", "ethnicity": "Moroccan"}
+                          "gender": "male", "ethnicity": "Moroccan", "shot": "3/090/left"}
     every = _dm(rafd_root, "multi_factor", angles=None)
     assert len(every.records["train"]) + len(every.records["test"]) == len(MODELS) * 8 * 3 * 2
     assert _dm(rafd_root, "multi_factor", angles=[45]).records["test"][0].labels["angle"] == "045"
@@ -114,6 +114,21 @@ def test_pairings_are_seeded_per_epoch_and_fixed_in_evaluation(rafd_root):
     test = a.dataset("test")
     first, again = test[2], test[2]
     assert torch.equal(first["ref"], again["ref"]) and not any(test.plan(i, 0).flip_src for i in range(len(test)))
+
+
+@pytest.mark.parametrize("view", ["two_domain", "multi_domain"])
+def test_test_split_is_paired_by_model_camera_and_gaze_training_is_not(rafd_root, view):
+    dm = _dm(rafd_root, view, angles=None)
+    assert dm.info["has_gt"]
+    test = dm.dataset("test")
+    for item in range(len(test)):
+        plan = test.plan(item, 0)
+        src, gt = test.records[plan.src].labels, test.records[plan.gt].labels
+        assert (gt["identity"], gt["angle"], gt["gaze"]) == (src["identity"], src["angle"], src["gaze"])
+        assert gt["expression"] == dm.domain_names[plan.labels["tgt_dom"]] != src["expression"]
+    batch = next(iter(dm.test_dataloader()))
+    assert batch["gt"].shape == batch["image"].shape
+    assert "gt" not in next(iter(dm.train_dataloader()))
 
 
 def test_flip_mirrors_the_image_and_swaps_gaze(rafd_root):
