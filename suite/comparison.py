@@ -2,7 +2,8 @@
 
 Each evaluation appends its metrics as one JSON row file under ``table_dir`` (``rows/<hash>.json``, keyed by
 the checkpoint path, so re-evaluating a checkpoint replaces its row) and then regenerates
-``<table_dir>/comparison.md`` from every row there. Hydra multirun jobs (``evaluate.py -m
+``<table_dir>/comparison.md`` from every row there (and ``comparison_by_label.md``: the runs of one label —
+seeds — as mean ± std). Hydra multirun jobs (``evaluate.py -m
 ckpt_path=a.ckpt,b.ckpt``) each add their row, so the last job leaves the full table; ``ckpt_paths=[a,b]``
 does the same in one process. :func:`log_comparison` then logs the table to W&B (``evaluate.yaml``'s ``wandb``).
 """
@@ -104,14 +105,43 @@ def comparison_table(rows: list[dict[str, Any]]) -> str:
     return metrics_table(_table_rows(rows))
 
 
+def grouped_table(rows: list[dict[str, Any]]) -> str:
+    """Markdown: a row per label (seeds and repeated runs of one configuration together), each metric as
+    ``mean ± std (n=k)`` (sample std; one run: its value), the ablation tables' form."""
+    groups: dict[str, list[dict[str, float]]] = {}
+    for row in rows:
+        metrics = {k: v for k, v in row["metrics"].items()
+                   if "/" not in k and k not in HIDDEN_COLUMNS and isinstance(v, int | float)}
+        groups.setdefault(row["label"], []).append(metrics)
+    columns = sorted({k for runs in groups.values() for metrics in runs for k in metrics})
+    lines = ["| run | n | " + " | ".join(columns) + " |", "|---|---|" + "---|" * len(columns)]
+    for label, runs in groups.items():
+        cells = [_mean_std([m[c] for m in runs if c in m]) for c in columns]
+        lines.append(f"| {label} | {len(runs)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _mean_std(values: list[float]) -> str:
+    finite = [float(v) for v in values if math.isfinite(v)]
+    if not finite:
+        return "—"
+    mean = sum(finite) / len(finite)
+    if len(finite) == 1:
+        return f"{mean:.4f}"
+    std = math.sqrt(sum((v - mean) ** 2 for v in finite) / (len(finite) - 1))
+    return f"{mean:.4f} ± {std:.4f}"
+
+
 def write_table(table_dir: str | os.PathLike) -> Path:
-    """Regenerate ``<table_dir>/comparison.md`` from all rows (atomically); returns its path."""
-    text = comparison_table(read_rows(table_dir))
-    out = Path(table_dir) / "comparison.md"
-    tmp = out.with_name(f".comparison.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, out)
-    return out
+    """Regenerate ``<table_dir>/comparison.md`` (a row per checkpoint) and ``comparison_by_label.md`` (a row per
+    label: seeds together, mean ± std) from all rows (atomically); returns the first's path."""
+    rows = read_rows(table_dir)
+    for name, text in (("comparison", comparison_table(rows)), ("comparison_by_label", grouped_table(rows))):
+        out = Path(table_dir) / f"{name}.md"
+        tmp = out.with_name(f".{name}.{os.getpid()}.tmp")
+        tmp.write_text(text)
+        os.replace(tmp, out)
+    return Path(table_dir) / "comparison.md"
 
 
 def wandb_table_data(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:

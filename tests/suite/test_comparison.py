@@ -86,3 +86,34 @@ def test_wandb_is_never_needed_for_the_table(tmp_path, monkeypatch, caplog):
         assert not log_comparison(tmp_path / "t", {"mode": "offline"})
     assert "wandb-core did not start" in caplog.text and "comparison.md" in caplog.text
     assert (tmp_path / "t" / "comparison.md").read_text() == table
+
+
+def test_runs_of_one_label_are_grouped_as_mean_and_std(tmp_path):
+    for seed, (psnr, iou) in enumerate([(30.0, 0.5), (32.0, 0.7), (31.0, math.nan)]):
+        add_row(tmp_path / "t", tmp_path / f"full-s{seed}" / "checkpoints" / "last.ckpt", "aggan",
+                {"psnr_gt": psnr, "mask_iou": iou, "num_images": 16.0, "kid_classifier/std": 0.1})
+    add_row(tmp_path / "t", tmp_path / "ad" / "checkpoints" / "last.ckpt", "aggan −AD", {"psnr_gt": 29.5})
+    lines = (tmp_path / "t" / "comparison_by_label.md").read_text().strip().splitlines()
+    assert lines[0] == "| run | n | mask_iou | psnr_gt |"
+    # psnr 30, 32, 31: mean 31, sample std 1; mask_iou over its finite values 0.5, 0.7: mean 0.6, std 0.1414
+    assert lines[2] == "| aggan | 3 | 0.6000 ± 0.1414 | 31.0000 ± 1.0000 |"
+    assert lines[3] == "| aggan −AD | 1 | — | 29.5000 |"
+    assert len((tmp_path / "t" / "comparison.md").read_text().strip().splitlines()) == 6  # a row per checkpoint
+
+
+def test_seed_table_script_trains_each_row_per_seed_and_groups_them(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    tiny = " ".join([*TINY, "trainer.max_steps=1", "method.sample_every=0", "val_every=0"])
+    env = {**__import__("os").environ, "PY": sys.executable, "SEEDS": "0 1", "COMMON": tiny, "OMP_NUM_THREADS": "1",
+           "EVAL": "classifier.epochs=1 fid.feature=none num_grid=2 max_images=8", "FACETRANS_CACHE": str(tmp_path / "cache")}
+    script = Path(__file__).resolve().parents[2] / "scripts" / "seed_table.sh"
+    done = subprocess.run(["bash", str(script), str(tmp_path / "t"), "aggan_synth", "aggan_table2", "full=",
+                           "noAD=method.attention_discriminator=false"], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr + (tmp_path / "t" / "evaluate.log").read_text()
+    lines = (tmp_path / "t" / "tables" / "comparison_by_label.md").read_text().strip().splitlines()
+    assert [line.split(" | ")[:2] for line in lines[2:]] == [["| aggan", "2"], ["| aggan −AD", "2"]]
+    assert "±" in lines[2] and (tmp_path / "t" / "full-s1" / "checkpoints" / "last.ckpt").is_file()
+    protocol_table = (tmp_path / "t" / "aggan_table2.md").read_text()
+    assert "| Full − AD | 14.6352 |" in protocol_table and "(n=2)" in protocol_table  # seeds as mean ± std
