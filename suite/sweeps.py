@@ -90,7 +90,7 @@ def trial_record(config: DictConfig, job_return: Any) -> dict[str, Any]:
         try:
             value = float(raw)
         except (TypeError, ValueError):
-            error = f"the run returned {raw!r}, not a number (objective unset?)"
+            error = f"the run returned {raw!r}, not a number (stopped by a signal, or objective unset)"
         else:
             if not math.isfinite(value):
                 error = f"the objective is {value}"
