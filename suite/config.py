@@ -31,9 +31,14 @@ def _scaled(paper: Any, synth: Any, *, _root_: DictConfig) -> Any:
 
 
 def register_resolvers() -> None:
-    """Register the suite's OmegaConf resolvers (``scaled``); idempotent. Call it before composing a config."""
+    """Register the suite's OmegaConf resolvers (``scaled``, ``objective_direction``); idempotent. Call it before
+    composing a config."""
     if not OmegaConf.has_resolver("scaled"):
         OmegaConf.register_new_resolver("scaled", _scaled)
+    if not OmegaConf.has_resolver("objective_direction"):
+        from suite.sweeps import objective_direction
+
+        OmegaConf.register_new_resolver("objective_direction", objective_direction)
 
 
 def strip_secrets(value: Any) -> Any:

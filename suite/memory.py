@@ -9,7 +9,15 @@ optimizer the method has takes part), the bytes of every tensor storage they cre
 an image adds (activations kept for backward), the rest does not grow with the batch (gradients, Adam's two
 moments); the peak at ``data.batch_size`` is the largest of these lines read there (:func:`line_peak`)
 [inferred: an update's peak grows linearly with the batch], and the loader's prefetched batches are added. Tensor bytes are exact about
-tensors and blind to allocator overhead and cuDNN workspaces. The
+tensors and blind to allocator overhead and cuDNN workspaces.
+
+On the CPU at a true precision (``32-true`` …), for images of 128 px a side or more, the two iterations run on the
+meta device (:func:`shapes_suffice`): every op makes its outputs with their shapes and dtypes but computes
+nothing, so the storages and their sizes are the ones a real iteration makes (within 2 %, tests/suite/
+test_memory.py) at a small share of its time — real iterations at 256 px on a 2-core CPU take minutes. A method the
+meta device cannot run (an op without a meta kernel, a value read from a tensor: SAT's) gets real iterations
+instead, as do small images (faster for real), GPU runs (fast there, and they see the device's own kernels) and
+mixed precision (autocast does not act on meta tensors). The
 training's random streams are restored afterwards, so a probed run trains exactly as an unprobed one. Not seen by
 a first iteration: image pools filling up over later iterations, and allocator overhead.
 
@@ -50,6 +58,7 @@ class Estimate:
     fixed: int  # what does not grow with the batch (gradients, Adam's moments …)
     loader: int  # prefetched batches
     available: int | None
+    probe: str = "iterations"  # shapes (meta device: no arithmetic) | iterations (real ones on the device)
 
     @property
     def peak(self) -> int:
@@ -133,24 +142,26 @@ def probe_batch(datamodule: Any, size: int = 1) -> dict:
 
 
 def _stub_trainer(module: Any, device: torch.device, precision: Any):
-    """A loop-less Trainer on ``device``: the optimizers of ``configure_optimizers`` and the precision plugin
-    ``manual_backward`` needs; no logger, callbacks or loop."""
+    """A loop-less Trainer: the optimizers of ``configure_optimizers`` (made after the module moved to ``device``)
+    and the precision plugin ``manual_backward`` needs; no logger, callbacks or loop. On the meta device it is a
+    CPU trainer whose module holds shapes only."""
     from pytorch_lightning import Trainer
 
     trainer = Trainer(accelerator="gpu" if device.type == "cuda" else "cpu", devices=1, precision=precision,
                       logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
     trainer.strategy.connect(module)
     module.trainer = trainer
+    module.to(device).train()
     optimizers, _schedulers = module.configure_optimizers()
     trainer.strategy.optimizers = optimizers
-    module.to(device).train()
     return trainer
 
 
 def probe_iteration(module: Any, batch: dict, device: torch.device, precision: Any = "32-true") -> list[int]:
     """The peak live tensor bytes (:class:`TensorBytes`) of each optimizer update (and what lies between them) in
     one ``train_iteration`` of a copy of ``module`` on ``batch``; the module's own parameters are not counted, its
-    gradients and Adam moments are."""
+    gradients and Adam moments are. On ``torch.device("meta")`` the copy and the batch hold shapes only: every op
+    makes its outputs' storages (same sizes) without computing them."""
     from lightning_utilities.core.apply_func import apply_to_collection
 
     clone = copy.deepcopy(module)
@@ -183,6 +194,32 @@ def probe_iteration(module: Any, batch: dict, device: torch.device, precision: A
             torch.cuda.empty_cache()  # hand the probe's cached blocks back before the real run allocates
 
 
+META = torch.device("meta")
+
+
+SHAPE_ONLY_SIDE = 128  # image side from which the CPU probe runs on the meta device (see shapes_suffice)
+
+
+def shapes_suffice(device: torch.device, precision: Any, side: int) -> bool:
+    """Whether to probe on the meta device: on the CPU, at a true precision, for images of at least
+    :data:`SHAPE_ONLY_SIDE` pixels a side. A meta op costs a fixed Python overhead, a real one its arithmetic: at
+    32 px real iterations are the faster (measured: AGGAN 0.95 s real, 3.4 s meta), at 256 px by far the slower
+    (README: the bridge on AFHQ). Mixed precision gets real iterations (autocast does not act on meta tensors, so
+    every activation would count as float32), and so does a GPU (fast there, and its own kernels are seen)."""
+    mixed = "mixed" in str(precision) or str(precision) in ("16", "bf16")
+    return device.type == "cpu" and not mixed and side >= SHAPE_ONLY_SIDE
+
+
+def probe_pair(module: Any, batch: dict, device: torch.device, precision: Any) -> tuple[tuple[int, int], list[int], list[int]]:
+    """``(sizes, small, large)``: the per-update peaks of iterations on ``sizes`` images (1 and 2, or the one image
+    a one-image split has, doubled: twice the memory for twice the images)."""
+    n = _batch_len(batch)
+    if n == 1:
+        small = probe_iteration(module, batch, device, precision)
+        return (1, 2), small, [2 * x for x in small]
+    return (1, n), probe_iteration(module, _first(batch, 1), device, precision), probe_iteration(module, batch, device, precision)
+
+
 def line_peak(small: list[int], large: list[int], sizes: tuple[int, int], batch_size: int) -> tuple[int, int]:
     """``(fixed, per_image)`` of the segment that peaks at ``batch_size``: each segment's peaks at the two probe
     sizes give a line (what it holds whatever the batch, and per image); the run's peak at B is the largest line
@@ -208,14 +245,16 @@ def estimate_peak(module: Any, datamodule: Any, device: torch.device, precision:
     rng = collect_rng_states()
     try:
         batch = probe_batch(datamodule, size=PROBE_SIZES[1])
-        sizes = PROBE_SIZES if _batch_len(batch) == PROBE_SIZES[1] else (1, _batch_len(batch))
-        if sizes[0] == sizes[1]:  # a one-image split: assume twice the memory for twice the images
-            sizes = (1, 2)
-            small = probe_iteration(module, batch, device, precision)
-            large = [2 * x for x in small]
-        else:
-            small = probe_iteration(module, _first(batch, sizes[0]), device, precision)
-            large = probe_iteration(module, batch, device, precision)
+        probe = "shapes" if shapes_suffice(device, precision, min(batch["image"].shape[-2:])) else "iterations"
+        if probe == "shapes":
+            try:
+                sizes, small, large = probe_pair(module, batch, META, precision)
+            except Exception as exc:  # an op without a meta kernel, a value read from a tensor (.item()) …
+                log.info("memory check: the shape-only probe cannot run this method (%s: %s); running real "
+                         "iterations instead", type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
+                probe = "iterations"
+        if probe == "iterations":
+            sizes, small, large = probe_pair(module, batch, device, precision)
     finally:
         restore_rng_states(rng)
     batch_size = int(datamodule.batch_size)
@@ -224,7 +263,7 @@ def estimate_peak(module: Any, datamodule: Any, device: torch.device, precision:
     workers = int(getattr(datamodule, "num_workers", 0))
     return Estimate(device=str(device), batch_size=batch_size, per_image=per_image, fixed=fixed,
                     loader=image_bytes * batch_size * (2 * workers + 1),  # each worker prefetches two batches
-                    available=available_bytes(device))
+                    available=available_bytes(device), probe=probe)
 
 
 def _batch_len(batch: dict) -> int:
@@ -262,7 +301,7 @@ def check_memory(mode: str, module: Any, datamodule: Any, device: torch.device, 
         raise ConfigError(f"memory_check must be one of {', '.join(CHECKS)}, got {mode!r}.")
     if mode == "off":
         return None
-    log.info("memory check: probing one training iteration on 1 and on 2 images (memory_check=off skips this)")
+    log.info("memory check: probing training iterations on 1 and on 2 images (memory_check=off skips this)")
     try:
         with _quiet_lightning():
             estimate = estimate_peak(module, datamodule, device, precision)
@@ -277,8 +316,8 @@ def check_memory(mode: str, module: Any, datamodule: Any, device: torch.device, 
         log.warning("memory estimate skipped: the one-image probe failed (%s: %s)", type(exc).__name__, exc)
         return None
     if estimate.fits:
-        log.info("memory check: about %s at the peak, %s available", readable(estimate.peak),
-                 readable(estimate.available) if estimate.available is not None else "?")
+        log.info("memory check: about %s at the peak, %s available (probe: %s)", readable(estimate.peak),
+                 readable(estimate.available) if estimate.available is not None else "?", estimate.probe)
         return estimate
     where = "GPU" if device.type == "cuda" else "machine"
     sentence = (

@@ -17,13 +17,14 @@ from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ProgressBar
 
-from suite.callbacks import IterationCheckpoint, RngResume
+from suite.callbacks import IterationCheckpoint, RngResume, Validation
 from suite.checkpoints import check_resume_compatible, read_checkpoint
 from suite.config import data_kwargs, to_plain
 from suite.errors import ConfigError, SuiteError
 from suite.memory import check_memory
 from suite.speed import FastPaths
 from suite.strategy import settings_for_this_machine
+from suite.sweeps import check_objective, objective_value
 
 log = logging.getLogger(__name__)
 # Lightning's own deprecation noise, not actionable for users of the suite.
@@ -108,7 +109,8 @@ def train(cfg: DictConfig, callbacks: Sequence[pl.Callback] = ()) -> dict[str, A
     """Train one run with the callbacks of ``cfg.callbacks`` plus ``callbacks`` (after them, in order), and always
     the fast paths of ``cfg.speed`` and :class:`~suite.callbacks.RngResume` (exact resume). Returns ``{"run_dir",
     "checkpoint" (``last.ckpt`` of the checkpoint callback; None without one), "iteration", "stop_signal",
-    "module", "datamodule", "trainer"}``. Before training, :func:`suite.memory.check_memory` (``memory_check``)
+    "objective" (the ``val/*`` metric named by ``cfg.objective`` at the last validation; None when unset: see
+    suite/sweeps.py), "module", "datamodule", "trainer"}``. Before training, :func:`suite.memory.check_memory` (``memory_check``)
     estimates the peak memory from a one-image probe iteration and stops (or warns) when it cannot fit."""
     validate(cfg)
     pl.seed_everything(cfg.seed, workers=True)
@@ -141,6 +143,9 @@ def train(cfg: DictConfig, callbacks: Sequence[pl.Callback] = ()) -> dict[str, A
     all_callbacks = [fast_paths, RngResume(), *build_callbacks(cfg, trainer_cfg.get("enable_progress_bar", True)),
                      *callbacks]
     checkpoint = next((c for c in all_callbacks if isinstance(c, IterationCheckpoint)), None)
+    validation = next((c for c in all_callbacks if isinstance(c, Validation)), None)
+    if cfg.get("objective") is not None:
+        check_objective(cfg.objective, validation, cfg.get("val_every"))
     trainer: pl.Trainer = instantiate(
         trainer_cfg,
         default_root_dir=str(run_dir),
@@ -154,11 +159,16 @@ def train(cfg: DictConfig, callbacks: Sequence[pl.Callback] = ()) -> dict[str, A
         trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     finally:
         _finish_wandb(loggers)
+    objective = None  # a run stopped by a signal, or a fast_dev_run, has no objective (the sweeper: a failed trial)
+    stopped = checkpoint is not None and checkpoint.stop_signal is not None
+    if cfg.get("objective") is not None and not stopped and not trainer.fast_dev_run:
+        objective = objective_value(cfg.objective, validation, module.iteration)
     return {
         "run_dir": run_dir,
         "checkpoint": checkpoint.last_path if checkpoint is not None else None,
         "iteration": module.iteration,
         "stop_signal": checkpoint.stop_signal if checkpoint is not None else None,
+        "objective": objective,
         "module": module,
         "datamodule": datamodule,
         "trainer": trainer,
