@@ -4,6 +4,7 @@ Optuna sweeper runs trials of the example search and the study summary records e
 from __future__ import annotations
 
 import json
+import logging
 import math
 import runpy
 import sys
@@ -86,12 +87,29 @@ def sweep(monkeypatch, overrides: list[str]) -> None:
     """``python train.py -m <overrides>`` in this process (train.py run as ``__main__``, as from the shell)."""
     monkeypatch.setattr(sys, "argv", ["train.py", "-m", *overrides])
     monkeypatch.chdir(ROOT)
+    saved = _logging_state()  # Hydra's logging configs disable existing loggers: later tests' caplog needs them back
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             runpy.run_path(str(ROOT / "train.py"), run_name="__main__")
     finally:
         GlobalHydra.instance().clear()
+        _restore_logging(saved)
+
+
+def _logging_state() -> dict:
+    loggers = {name: lg for name, lg in logging.root.manager.loggerDict.items() if isinstance(lg, logging.Logger)}
+    return {"root": (logging.root.level, list(logging.root.handlers)),
+            "loggers": {name: (lg.disabled, lg.propagate, lg.level, list(lg.handlers)) for name, lg in loggers.items()}}
+
+
+def _restore_logging(state: dict) -> None:
+    logging.root.setLevel(state["root"][0])
+    logging.root.handlers[:] = state["root"][1]
+    for name, (disabled, propagate, level, handlers) in state["loggers"].items():
+        lg = logging.getLogger(name)
+        lg.disabled, lg.propagate, lg.handlers[:] = disabled, propagate, handlers
+        lg.setLevel(level)
 
 
 def test_two_trial_sweep_records_both_objectives(tmp_path, monkeypatch):
