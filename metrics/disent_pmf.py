@@ -33,7 +33,22 @@ from datamodules.base import UNSEEN_CLASS
 FIG6_FILE = "fig6_class_conditional_pmfs.png"
 FIG6_KEY = "disent/fig6_pmf"
 
-__all__ = ["FIG6_FILE", "FIG6_KEY", "class_conditional_pmfs", "log_figure", "pmf_summary", "save_pmf_figure"]
+__all__ = ["FIG6_FILE", "FIG6_KEY", "capped_batches", "class_conditional_pmfs", "log_figure", "pmf_summary",
+           "save_pmf_figure"]
+
+
+def capped_batches(loader: Iterable[dict], max_images: int | None, device: torch.device | str):
+    """``(batch, images)`` of ``loader`` until ``max_images`` images (None: all); ``images`` is the batch's
+    ``image`` on ``device``, the last one cut to the cap."""
+    seen = 0
+    for batch in loader:
+        x = batch["image"].to(device)
+        if max_images is not None:
+            x = x[: max(0, max_images - seen)]
+        if x.shape[0] == 0:
+            return
+        yield batch, x
+        seen += x.shape[0]
 
 
 @torch.no_grad()
@@ -48,15 +63,10 @@ def class_conditional_pmfs(
     sums = {(c, n): torch.zeros(module.num_classes[c], module.num_classes[c], dtype=torch.float64)
             for c in clfs for n in names}
     counts = {c: torch.zeros(module.num_classes[c], dtype=torch.float64) for c in clfs}
-    seen, was_training = 0, module.training
+    was_training = module.training
     module.eval()
     try:
-        for batch in loader:
-            x = batch["image"].to(module.device)
-            if max_images is not None:
-                x = x[: max(0, max_images - seen)]
-            if x.shape[0] == 0:
-                break
+        for batch, x in capped_batches(loader, max_images, module.device):
             labels = module.labels_of(batch, unseen=True)
             z = module.encode(x, inference=True, names=names)
             for c in clfs:
@@ -67,9 +77,6 @@ def class_conditional_pmfs(
                 for n in names:
                     post = torch.softmax(module.code_logits(c, z[n]).float(), dim=1).cpu().double()
                     sums[(c, n)] += onehot.T @ post[known]
-            seen += x.shape[0]
-            if max_images is not None and seen >= max_images:
-                break
     finally:
         module.train(was_training)
     pmfs = {key: s / counts[key[0]].clamp_min(1).unsqueeze(1) for key, s in sums.items()}

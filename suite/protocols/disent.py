@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from datamodules.base import UNSEEN_CLASS
+from metrics.disent_pmf import capped_batches
 from metrics.disentanglement import hopkins_statistic, pca_project
 from suite.errors import ConfigError, DatasetError
 from suite.protocols.aggan import dataset_key
@@ -87,17 +88,11 @@ def project(points: torch.Tensor, how: str, dims: int, seed: int) -> torch.Tenso
 @torch.no_grad()
 def codes_and_labels(module: Any, loader: Any, code: str, cluster: str, max_images: int | None) -> tuple[torch.Tensor, torch.Tensor]:
     """z_code (N×D, float64 on the CPU) and the ``cluster`` labels of up to ``max_images`` images of ``loader``."""
-    zs, ys, seen = [], [], 0
-    for batch in loader:
-        x = batch["image"].to(module.device)
-        if max_images is not None:
-            x = x[: max(0, max_images - seen)]
-        if x.shape[0] == 0:
-            break
+    zs, ys = [], []
+    for batch, x in capped_batches(loader, max_images, module.device):
         ys.append(module.labels_of(batch, unseen=True)[cluster][: x.shape[0]].cpu())
         zs.append(module.encode(x, inference=True, names=[code])[code].flatten(1).double().cpu())
-        seen += x.shape[0]
-    if not seen:
+    if not zs:
         raise DatasetError("protocol=disent_table3: the evaluated split gave no images.")
     return torch.cat(zs), torch.cat(ys)
 

@@ -4,10 +4,9 @@ counts the authors' OneHotEncoder fits on their training labels."""
 
 from __future__ import annotations
 
-import pytest
-
 import io
 
+import pytest
 from PIL import Image
 
 from datamodules.fake_layouts import bu3dfe_files, write_multipie
