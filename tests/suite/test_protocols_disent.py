@@ -102,3 +102,15 @@ def test_protocols_are_registered():
 
     assert {"disent_table3", "disent_table4"} <= set(PROTOCOLS)
     assert PROTOCOLS["disent_table3"].methods == ("disent",)
+
+
+def test_evaluate_cli_passes_protocol_options_and_the_classifier_settings(checkpoints, tmp_path):
+    import evaluate
+    from tests.conftest import compose_config
+
+    cfg = compose_config(["protocol=disent_table3", f"ckpt_paths=[{checkpoints['ablation_dis']}]", f"out_dir={tmp_path}",
+                          "device=cpu", "wandb.mode=disabled", "+protocol_options.min_points=3",
+                          "+protocol_options.projection=random", "+protocol_options.projection_dims=4"],
+                         config_name="evaluate")
+    text = evaluate.run_protocol(cfg).read_text()
+    assert "Projection: random to 4 dims" in text and "| Expression Cluster |" in text
