@@ -116,7 +116,7 @@ def table3(paths: Sequence[Path], settings: EvalSettings) -> OurRows:
     for f in facts:
         key, header = model_column(f)
         if not key.startswith("ablation1"):
-            ours.add_column(Column(key, f"{header} (ours only)", ".3f"))
+            ours.add_column(Column(key, header, ".3f"))  # a column of ours only
         module, _, loader, _ = load(f.path, settings)
         for name in (opts["code"], opts["cluster"]):
             if name not in module.attributes:
