@@ -49,7 +49,10 @@ def run_protocol(cfg: DictConfig) -> Path:
     wandb_cfg = checked_wandb_cfg(cfg)
     settings = protocols.EvalSettings(device=str(cfg.device), batch_size=int(cfg.batch_size), max_images=cfg.max_images,
                                       split=str(cfg.split), precision=str(cfg.get("precision", "32")),
-                                      eight_bit=bool(cfg.get("protocol_8bit", True)))
+                                      eight_bit=bool(cfg.get("protocol_8bit", True)),
+                                      options=OmegaConf.to_container(OmegaConf.create({
+                                          "classifier": cfg.get("classifier"), "fid": cfg.get("fid"),
+                                          **(cfg.get("protocol_options") or {})}), resolve=True))
     out_dir = cfg.get("out_dir") or cfg.get("table_dir") or "eval_tables"
     return protocols.run_protocol(str(cfg.protocol), checkpoint_paths(cfg), out_dir, settings, wandb_cfg)
 

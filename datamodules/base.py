@@ -35,6 +35,8 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from suite.errors import ConfigError, DatasetError
 
+UNSEEN_CLASS = -1  # multi_factor index of a value no training image has (a held-out subject): it names no class
+
 VIEWS: dict[str, str] = {
     "two_domain": "a source and a target domain",
     "multi_domain": "one categorical factor with several domains",

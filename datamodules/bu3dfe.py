@@ -185,6 +185,7 @@ class BU3DFEDataModule(
             "gender": ["female", "male"],
             "race": sorted({r.labels["race"] for r in kept}),
         }
+        self.train_classes("identity", "race")  # per-subject classes from the train split (90 identities)
         self.domain_factor, self.domain_names = "expression", list(chosen)
         self.pair_key, self.pair_rank = "identity", "intensity"
         pre = self.make_preprocess(p["crop"] if crop is None else crop)

@@ -6,7 +6,7 @@ an image follows from its (session, recording).
 
 Protocol ``disent`` (the disentanglement paper, Sec. IV-A, and its released ``scripts/prepare_multi.py``):
 the frontal camera ``05_1``; expressions neutral, scream, squint, surprise; all illuminations; the test split is
-the first 10 subjects (the script's ``test_ids = ['000' … '009']`` index its natsorted subject folders, i.e.
+the first 10 subjects (identity classes: the training subjects only, ``train_classes``) (the script's ``test_ids = ['000' … '009']`` index its natsorted subject folders, i.e.
 the 10 lowest subject numbers); factors identity, expression, illumination. Preprocessing: ImageMagick's
 ``-gravity North -crop 220x220+0+0 -resize 128x128`` — a 220×220 crop centred horizontally at the top edge of
 the 640×480 frame, box (210, 0, 430, 220), resized to 128 (``crop: disent``). No flips by default
@@ -127,6 +127,7 @@ class MultiPIEDataModule(
             "session": sorted({r.session for r in kept}),
             "camera": list(self.cameras),
         }
+        self.train_classes("identity")  # C_id's classes: the training subjects (147 in Sec. IV-B2), not the held-out 10
         self.domain_factor, self.domain_names = "expression", list(self.expressions)
         self.preprocess = self.make_preprocess(p["crop"] if crop is None else crop)
         self.details = {"layout": "multiview", "protocol": self.protocol, "cameras": self.cameras}

@@ -123,6 +123,7 @@ class RaFDDataModule(
             "gender": ["female", "male"],
             "ethnicity": sorted({r.ethnicity for r in kept}),
         }
+        self.train_classes("identity", "ethnicity")  # per-subject classes from the train split (59 identities)
         self.domain_factor, self.domain_names, self.domain_key = "expression", list(self.expressions), "expression"
         self.flip_swap = FLIP_SWAP
         self.heldout = sorted({r.labels["identity"] for r in self.records["test"]} - {-1})

@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from datamodules.base import images_to_tensor
+from datamodules.base import UNSEEN_CLASS, images_to_tensor
 from datamodules.images import BAD_IMAGE_CHOICES, BadImageError, ImageRecord, Preprocess
 from datamodules.skiplog import SkipLog
 from datamodules.views import DomainPairing, EpochKeyed, OtherPairing, Plan, domain_labels, mix
@@ -320,13 +320,16 @@ class FactorRecords(_OtherRecords):
         preprocess: Preprocess,
         *,
         factor_values: Mapping[str, Sequence[Any]],
+        subject_factors: Sequence[str] = (),
         **kwargs: Any,
     ):
         super().__init__(records, preprocess, **kwargs)
         self.factor_values = {k: list(v) for k, v in factor_values.items()}
+        # classes of the train split only: outside it, an unseen value is UNSEEN_CLASS (no class of the models)
+        self.open_factors = set() if self.train else set(subject_factors)
         for r in self.records:
             for k, values in self.factor_values.items():
-                if r.labels.get(k) not in values:
+                if r.labels.get(k) not in values and k not in self.open_factors:
                     raise DatasetError(
                         f"data={self.name}: {r.path} has {k}={r.labels.get(k)!r}, not one of {values}."
                     )
@@ -334,7 +337,8 @@ class FactorRecords(_OtherRecords):
 
     def _factors(self, r: int, flip: bool) -> dict[str, torch.Tensor]:
         labels = self._labels(self.records[r], flip)
-        return {k: _index(values.index(labels[k])) for k, values in self.factor_values.items()}
+        return {k: _index(values.index(labels[k]) if labels[k] in values else UNSEEN_CLASS)
+                for k, values in self.factor_values.items()}
 
     def item_labels(self, plan: Plan) -> dict[str, Any]:
         return {

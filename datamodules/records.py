@@ -120,11 +120,19 @@ class RecordsDataModule(BaseImageDataModule):
         self.pair_splits: tuple[str, ...] = ("train", "val", "test")  # the splits whose items carry ``gt``
         self.flip_swap: dict[str, dict] = {}
         self.heldout: list | None = None
+        self.subject_factors: tuple[str, ...] = ()  # classes = train-split values; unseen elsewhere (UNSEEN_CLASS)
         self.details: dict[str, Any] = {}
         self.fingerprint_extra: dict[str, Any] = {}
         self.split_rule = ""
 
     # -- construction
+    def train_classes(self, *names: str) -> None:
+        """Make ``names`` per-subject factors: their classes are the values of the train split's records (sorted),
+        and a test image's value outside them is UNSEEN_CLASS (Oldfield et al. fit C_id on the train identities)."""
+        for name in names:
+            self.factor_values[name] = sorted({r.labels[name] for r in self.records["train"]})
+        self.subject_factors = tuple(dict.fromkeys((*self.subject_factors, *names)))
+
     def resolve_root(self, root: str | os.PathLike | None) -> Path:
         return resolve_root(self.name, root, self.env_var, self.layout)
 
@@ -152,7 +160,8 @@ class RecordsDataModule(BaseImageDataModule):
         )
         if self.view == "multi_factor":
             values = {n: self.factor_values[n] for n in self.factor_names}
-            ds: RecordDataset = FactorRecords(records, self.preprocess, factor_values=values, **kwargs)
+            ds: RecordDataset = FactorRecords(records, self.preprocess, factor_values=values,
+                                              subject_factors=self.subject_factors, **kwargs)
         elif self.view == "multi_attribute":
             ds = AttributeRecords(records, self.preprocess, attr_names=self.attr_names, **kwargs)
         else:

@@ -18,7 +18,7 @@ import torch
 
 from datamodules import shapes_render as shapes
 from datamodules import synthfaces_render as faces
-from datamodules.base import images_to_tensor
+from datamodules.base import UNSEEN_CLASS, images_to_tensor
 from datamodules.views import DomainPairing, EpochKeyed, OtherPairing, Plan, domain_labels
 
 # hash tags of the embedded views' decisions (one stream of randomness each)
@@ -214,11 +214,13 @@ class AttributeSplit(RenderedSplit):
 
 
 class FactorSplit(RenderedSplit):
-    """multi_factor: images of the given identities only; gt takes the reference's expression."""
+    """multi_factor: images of the given identities only; gt takes the reference's expression. ``id_classes``:
+    the identity classes (the training people); identity label = position there, UNSEEN_CLASS for anyone else."""
 
-    def __init__(self, scene, split, size, names, identities, cache=True, seed=0):
+    def __init__(self, scene, split, size, names, identities, cache=True, seed=0, id_classes=None):
         super().__init__(scene, split, size, size, cache)
         self.names, self.identities, self.seed = list(names), list(identities), seed
+        self.id_class = {int(p): k for k, p in enumerate(self.identities if id_classes is None else id_classes)}
         self.pairing = OtherPairing(seed=seed, tag=TAG_FACTOR_REF)
 
     def make_record(self, r: int):
@@ -226,6 +228,7 @@ class FactorSplit(RenderedSplit):
 
     def _factors(self, rec) -> dict[str, torch.Tensor]:
         f = faces.factors(rec)
+        f["identity"] = self.id_class.get(int(f["identity"]), UNSEEN_CLASS)
         return {n: torch.tensor(f[n], dtype=torch.int64) for n in self.names}
 
     def plan(self, item: int, epoch: int) -> Plan:

@@ -192,8 +192,11 @@ class SynthFacesDataModule(RenderedDataModule):
         return list(values), list(values)
 
     def factor_values(self) -> dict[str, list[str]]:
+        """Class names of each factor; multi_factor's identity classes are the training people only (the held-out
+        ones are UNSEEN_CLASS in val/test batches), as Oldfield et al.'s C_id knows only training subjects."""
+        people = self.train_identities if self.view == "multi_factor" else range(self.num_identities)
         return {
-            "identity": [f"id{i:02d}" for i in range(self.num_identities)],
+            "identity": [f"id{i:02d}" for i in people],
             "expression": list(faces.EXPRESSIONS),
             "gaze": list(faces.GAZES),
             "illumination": list(faces.ILLUMINATIONS),
@@ -242,7 +245,7 @@ class SynthFacesDataModule(RenderedDataModule):
         if self.view == "multi_attribute":
             return AttributeSplit(scene, split, size, self.attr_names, self.cache, self.seed)
         ids = self.train_identities if split == "train" else self.heldout_identities
-        return FactorSplit(scene, split, size, self.factor_names, ids, self.cache, self.seed)
+        return FactorSplit(scene, split, size, self.factor_names, ids, self.cache, self.seed, self.train_identities)
 
 
 class ShapesDataModule(RenderedDataModule):

@@ -42,14 +42,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from datamodules.base import UNSEEN_CLASS
 from lightning_modules.base import GANModule
-from lightning_modules.expected_embeddings import ExpectedEmbeddings, compute_expected, label_indices
+from lightning_modules.disent_transfer import REST, CodeTransfer
+from lightning_modules.expected_embeddings import ExpectedEmbeddings, compute_expected
 from lightning_modules.losses import (
     GAN_MODES,
     discriminator_adv_loss,
@@ -57,9 +60,9 @@ from lightning_modules.losses import (
     gradient_penalty,
     uniform_posterior_cross_entropy,
 )
-from suite.errors import ConfigError, DatasetError
+from suite.errors import CheckpointError, ConfigError, DatasetError
 
-REST = "rest"  # the name of z_0 / E_0, the code of everything the modelled attributes do not explain
+__all__ = ["REST", "DisentangledAttributes", "shuffle_codes"]
 
 
 def shuffle_codes(
@@ -76,7 +79,7 @@ def shuffle_codes(
     return shuffled, perms
 
 
-class DisentangledAttributes(GANModule):
+class DisentangledAttributes(CodeTransfer, GANModule):
     """Disentangled, generalizable attribute codes. See the module docstring for the mapping to the paper.
 
     Args (beyond ``GANModule``'s):
@@ -124,24 +127,22 @@ class DisentangledAttributes(GANModule):
         self.save_hyperparameters()
         self._check_settings()
         self.attributes = self._check_attributes(attributes)
-        self.code_names = [*self.attributes, REST]
+        self.code_names = [*self.attributes, REST] if self.models_rest else list(self.attributes)
         sizes = self.data_info["factor_sizes"]
         self.num_classes = {a: int(sizes[a]) for a in self.attributes}
         self.transfer_attributes = self._check_transfer(transfer_attributes)
         self.image_size = int(self.require_info("image_size", "the image size"))
         self.use_dis = bool(disentanglement_loss) and lambda_dis > 0
 
-        self.encoders = nn.ModuleDict({name: self.build_named_net("encoder", encoder) for name in self.code_names})
+        self.encoders = nn.ModuleDict({name: self.build_named_net("encoder", encoder, image_size=self.image_size)
+                                       for name in self.code_names})
         self.code_shape = self._probe_code_shape()
-        n_up = round(math.log2(self.image_size / self.code_shape[1]))
-        self.decoder = self.build_named_net("decoder", decoder, code_channels=self.code_shape[0],
-                                   num_codes=len(self.code_names), n_upsampling=n_up)
+        self.build_synthesis(decoder, discriminator)
         self.classifiers = nn.ModuleDict({
             a: self.build_named_net("classifier", classifier, num_classes=self.num_classes[a], image_size=self.image_size,
                            code_shape=list(self.code_shape))
             for a in self.attributes
         })
-        self.D = self.build_named_net("discriminator", discriminator, image_size=self.image_size, num_classes=0)
         exp_cfg = dict(expected_embeddings or {})
         exp_names = exp_cfg.get("attributes") or self.attributes
         bad = [a for a in exp_names if a not in self.attributes]
@@ -149,7 +150,17 @@ class DisentangledAttributes(GANModule):
             raise ConfigError(f"method.expected_embeddings.attributes {bad} are not modelled attributes ({', '.join(self.attributes)}).")
         self.expected_max_images = exp_cfg.get("max_images")
         self.expected = ExpectedEmbeddings({a: self.num_classes[a] for a in exp_names}, self.code_shape)
-        self.build_ema(["encoders", "decoder"])
+        self.build_ema(self.ema_targets)
+
+    ema_targets = ["encoders", "decoder"]  # the generator nets an EMA copy follows
+    models_rest = True  # E_0 / z_0 (Ablation I has none)
+
+    def build_synthesis(self, decoder: dict, discriminator: dict) -> None:
+        """Dec (on the A+1 codes, up-sampled back to the image size) and the critic D."""
+        n_up = round(math.log2(self.image_size / self.code_shape[1]))
+        self.decoder = self.build_named_net("decoder", decoder, code_channels=self.code_shape[0],
+                                            num_codes=len(self.code_names), n_upsampling=n_up)
+        self.D = self.build_named_net("discriminator", discriminator, image_size=self.image_size, num_classes=0)
 
     # ----------------------------------------------------------------------------------------- construction
     def _check_settings(self) -> None:
@@ -246,8 +257,10 @@ class DisentangledAttributes(GANModule):
         out = self.D(images)
         return out.src if hasattr(out, "src") else out
 
-    def labels_of(self, batch: dict) -> dict[str, torch.Tensor]:
-        """y_m of every modelled attribute from ``batch["factors"]`` (one sentence when the data lacks one)."""
+    def labels_of(self, batch: dict, unseen: bool = False) -> dict[str, torch.Tensor]:
+        """y_m of every modelled attribute from ``batch["factors"]`` (one sentence when the data lacks one, or holds
+        a class index the classifiers do not have). ``unseen``: allow UNSEEN_CLASS (−1: a held-out subject, whose
+        identity is no class of C_id) — evaluation on the test split; never in training."""
         factors = batch.get("factors")
         missing = [a for a in self.attributes if not isinstance(factors, Mapping) or a not in factors]
         if missing:
@@ -256,7 +269,16 @@ class DisentangledAttributes(GANModule):
                 f"method={self.method_name} trains on the labels of {', '.join(self.attributes)}; the batches of "
                 f"data={self.data_info.get('name', '?')} lack {', '.join(missing)} (factors: {have})."
             )
-        return {a: factors[a].long() for a in self.attributes}
+        labels = {a: factors[a].long() for a in self.attributes}
+        lowest = UNSEEN_CLASS if unseen else 0
+        for a, y in labels.items():
+            bad = (y >= self.num_classes[a]) | (y < lowest)
+            if bool(bad.any()):
+                raise DatasetError(
+                    f"a batch labels {a} with class {int(y[bad][0])}, but the model knows classes 0..{self.num_classes[a] - 1} "
+                    f"of its training split{'' if unseen else ' (unseen subjects are for evaluation only)'}."
+                )
+        return labels
 
     # ----------------------------------------------------------------------------------------------- losses
     def classification_on_codes(self, codes: Mapping[str, torch.Tensor], labels: Mapping[str, torch.Tensor]) -> torch.Tensor:
@@ -371,9 +393,25 @@ class DisentangledAttributes(GANModule):
 
     # --------------------------------------------------------------------------------- expected embeddings
     def on_last_iteration(self) -> None:
-        """Training is over: store E[z|y] (in the last training step, so the final checkpoint holds it)."""
+        """Training is over: store E[z|y] (in the last training step, so the final checkpoint holds it), then draw
+        Fig. 6 on the training split (every class seen) into the run folder and log it."""
         if int(self.expected.iteration) != self.iteration:
             self._store_expected_embeddings()
+            self._write_fig6()
+
+    def _write_fig6(self) -> None:
+        from metrics.disent_pmf import FIG6_FILE, class_conditional_pmfs, log_figure, save_pmf_figure
+
+        trainer = self.trainer
+        dm = getattr(trainer, "datamodule", None)
+        if dm is None or not trainer.is_global_zero:
+            return
+        limit = 1 if getattr(trainer, "fast_dev_run", False) else (self.expected_max_images or 1000)
+        pmfs, counts = class_conditional_pmfs(self, dm.train_dataloader(), max_images=limit)
+        values = self.data_info.get("factor_values", {})
+        path = save_pmf_figure(Path(trainer.default_root_dir) / FIG6_FILE, pmfs, counts, values,
+                               f"Fig. 6: class-conditional PMFs, train split, iteration {self.iteration}")
+        log_figure(path, trainer.loggers, step=self.iteration)
 
     def _store_expected_embeddings(self) -> None:
         trainer = self.trainer
@@ -391,102 +429,47 @@ class DisentangledAttributes(GANModule):
         returns the number of images used."""
         return compute_expected(self, loader, max_images)
 
-    def expected_embedding(self, attribute: str, labels: Any) -> torch.Tensor:
-        """The expected embeddings of classes ``labels`` (int, name, or a sequence/tensor of them) of ``attribute``,
-        N×C×s×s — the label-like target of Sec. IV-C."""
-        if attribute not in self.expected.names:
-            raise ConfigError(
-                f"there is no expected embedding of '{attribute}'; label targets exist for "
-                f"{', '.join(self.expected.names)} (method.expected_embeddings.attributes)."
-            )
-        if not self.expected.ready:
-            raise ConfigError(
-                "the expected embeddings are not computed yet (they are computed when training ends); call "
-                "module.compute_expected_embeddings(train_loader) or use a final checkpoint."
-            )
-        idx = label_indices(labels, self.data_info.get("factor_values", {}).get(attribute, []), attribute, self.device)
-        k = self.num_classes[attribute]
-        if bool(((idx < 0) | (idx >= k)).any()):
-            raise ValueError(f"labels of '{attribute}' must lie in 0..{k - 1}, got {idx.tolist()}")
-        return self.expected.mean(attribute)[idx]
-
     def extra_evaluation(self, loader: Any, out_dir: Any, *, max_images: int | None = None,
                          classifier: Any = None) -> dict[str, float]:
-        """The disentanglement analysis of Sec. IV-B (``metrics.disentanglement``) on up to 1000 images."""
+        """The disentanglement analysis of Sec. IV-B (``metrics.disentanglement``) on up to 1000 images, and
+        Fig. 6 (``metrics.disent_pmf``) on the same split, written into ``out_dir`` and logged to an active W&B run."""
+        from metrics.disent_pmf import (
+            FIG6_FILE,
+            class_conditional_pmfs,
+            log_figure,
+            pmf_summary,
+            save_pmf_figure,
+        )
         from metrics.disentanglement import disentanglement_report
 
-        return disentanglement_report(self, loader, out_dir, max_images=max_images or 1000)
+        limit = max_images or 1000
+        metrics = disentanglement_report(self, loader, out_dir, max_images=limit)
+        pmfs, counts = class_conditional_pmfs(self, loader, max_images=limit)
+        metrics.update(pmf_summary(pmfs, counts))
+        if out_dir is not None:
+            path = save_pmf_figure(Path(out_dir) / FIG6_FILE, pmfs, counts, self.data_info.get("factor_values", {}),
+                                   f"Fig. 6: class-conditional PMFs, iteration {self.iteration}")
+            log_figure(path)
+        return metrics
 
-    # ------------------------------------------------------------------------------------------ translation
-    def sample_target(self, batch: dict) -> Any:
-        """Sample grids and evaluation swap the ``transfer_attributes`` codes from the batch's reference images."""
-        if batch.get("ref") is None:
-            raise DatasetError(f"method={self.method_name} translates towards reference images; the batch has no 'ref'.")
-        return batch["ref"]
+    # ---------------------------------------------------------------------------------------- checkpoints
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """The suite's entry plus ``disent_classes``: each modelled attribute's class names, in C_m's output order
+        (identity: the training split's subjects)."""
+        super().on_save_checkpoint(checkpoint)
+        checkpoint["suite"]["disent_classes"] = self.class_names()
 
-    @torch.no_grad()
-    def translate(self, images: torch.Tensor, target: Any, swap: str | Sequence[str] | None = None, **kwargs: Any) -> dict[str, torch.Tensor]:
-        """Decode the codes of ``images`` (B×3×H×W in [−1, 1]) with some codes replaced. ``target``:
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        super().on_load_checkpoint(checkpoint)
+        saved = checkpoint["suite"].get("disent_classes")
+        if saved is not None and {a: list(v) for a, v in saved.items()} != self.class_names():
+            changed = [a for a in self.attributes if list(saved.get(a, [])) != self.class_names()[a]]
+            raise CheckpointError(
+                f"the checkpoint's classifiers know other classes of {', '.join(changed) or 'its attributes'} than this "
+                "model was built with; rebuild it from the checkpoint's own data_info (suite.evaluation.load_checkpoint_run)."
+            )
 
-        - reference images (B×3×H×W, or 1×3×H×W for all): the codes named by ``swap`` (default
-          ``transfer_attributes``) come from them — label-free, intensity-preserving transfer (Sec. IV-D);
-        - labels (int, class name, or B / 1 of them): those codes become the classes' expected embeddings (IV-C);
-        - a dict ``{code name: spec}`` for any subset of codes (attributes and ``rest``), each spec being reference
-          images, labels, or a convex mixture ``[(w_1, spec_1), (w_2, spec_2), …]`` (w ≥ 0, Σw = 1) of them
-          (Eq. 11; ``[(1−s, a), (s, b)]`` is the interpolation of Eq. 12).
-
-        Returns ``{"image": B×3×H×W}``. Replacing every code of an image by its own gives its reconstruction."""
-        codes = self.encode(images, inference=True)
-        if isinstance(target, Mapping):
-            specs = dict(target)
-        else:
-            names = self.transfer_attributes if swap is None else ([swap] if isinstance(swap, str) else list(swap))
-            specs = {name: target for name in names}
-        for name, spec in specs.items():
-            if name not in self.code_names:
-                raise ValueError(f"no code named '{name}'; the codes are {', '.join(self.code_names)}")
-            codes[name] = self._fit_batch(self._code_from(name, spec), images.shape[0], name)
-        return {"image": self.decode(codes, inference=True)}
-
-    def _code_from(self, name: str, spec: Any) -> torch.Tensor:
-        if isinstance(spec, list | tuple) and spec and all(isinstance(s, list | tuple) and len(s) == 2 for s in spec):
-            weights = torch.tensor([float(w) for w, _ in spec])
-            if bool((weights < 0).any()) or abs(float(weights.sum()) - 1.0) > 1e-4:
-                raise ValueError(f"mixture weights of '{name}' must be >= 0 and sum to 1 (a convex combination), got {weights.tolist()}")
-            parts = [self._code_from(name, s) for _, s in spec]
-            n = max(p.shape[0] for p in parts)
-            return sum(float(w) * self._fit_batch(p, n, name) for w, p in zip(weights, parts))
-        if torch.is_tensor(spec) and spec.dim() == 4:
-            return self.inference_net("encoders")[name](spec.to(self.device))
-        if name == REST:
-            raise ValueError(f"'{REST}' (z_0) has no labels; give reference images for it")
-        return self.expected_embedding(name, spec)
-
-    @staticmethod
-    def _fit_batch(code: torch.Tensor, batch: int, name: str) -> torch.Tensor:
-        if code.shape[0] == batch:
-            return code
-        if code.shape[0] == 1:
-            return code.expand(batch, *code.shape[1:])
-        raise ValueError(f"the target of '{name}' gives {code.shape[0]} codes for {batch} images; give {batch} or 1")
-
-    @torch.no_grad()
-    def mix(self, images: torch.Tensor, attribute: str, sources: Sequence[Any], weights: Sequence[float]) -> torch.Tensor:
-        """Eq. 11: decode ``images`` with ``z_attribute = Σ_k w_k z_attribute(source_k)`` (sources: reference images or
-        labels; weights convex). Returns B×3×H×W."""
-        return self.translate(images, {attribute: list(zip(weights, sources))})["image"]
-
-    @torch.no_grad()
-    def interpolate(self, images: torch.Tensor, attribute: str | Sequence[str], start: Any, end: Any, steps: int = 8) -> torch.Tensor:
-        """Eq. 12: decode ``images`` with ``z = (1−s)·z(start) + s·z(end)`` for s = 0 … 1 in ``steps`` steps for each
-        named code (start/end: reference images or labels). Returns B×steps×3×H×W (a row per image)."""
-        names = [attribute] if isinstance(attribute, str) else list(attribute)
-        codes = self.encode(images, inference=True)
-        b = images.shape[0]
-        ends = {n: (self._fit_batch(self._code_from(n, start), b, n), self._fit_batch(self._code_from(n, end), b, n)) for n in names}
-        frames = []
-        for s in torch.linspace(0, 1, steps).tolist():
-            for n, (za, zb) in ends.items():
-                codes[n] = (1 - s) * za + s * zb
-            frames.append(self.decode(codes, inference=True))
-        return torch.stack(frames, dim=1)
+    def class_names(self) -> dict[str, list]:
+        """Each attribute's classes in C_m's output order (``data_info['factor_values']``; indices when absent)."""
+        values = self.data_info.get("factor_values", {})
+        return {a: list(values.get(a) or range(self.num_classes[a])) for a in self.attributes}

@@ -30,6 +30,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 from torch import Tensor
 
+from datamodules.base import UNSEEN_CLASS
 from suite.errors import ConfigError
 
 __all__ = [
@@ -246,8 +247,9 @@ def collect_codes(
     module: Any, loader: Iterable[dict], max_images: int | None = 1000, project_dims: int = 1024, seed: int = 0
 ) -> tuple[dict[str, Tensor], dict[str, Tensor], dict[str, Tensor], dict[tuple[str, str], Tensor], int]:
     """Encode up to ``max_images`` images of ``loader`` with the module's inference encoders. Returns (codes
-    {code: N×D' float32, randomly projected when D > project_dims}, labels {attribute: N}, entropies
-    {(classifier, code): N}, correct {(classifier, code): N bool}, N)."""
+    {code: N×D' float32, randomly projected when D > project_dims}, labels {attribute: N; UNSEEN_CLASS for a
+    held-out subject}, entropies {(classifier, code): N}, correct {(classifier, code): N of 1/0, NaN where the
+    true class is UNSEEN_CLASS}, N)."""
     device = module.device
     attrs, names = list(module.attributes), list(module.code_names)
     codes: dict[str, list[Tensor]] = {n: [] for n in names}
@@ -265,13 +267,14 @@ def collect_codes(
                 x = x[: max(0, max_images - seen)]
             if x.shape[0] == 0:
                 break
-            y = {a: t[: x.shape[0]].to(device).long() for a, t in module.labels_of(batch).items()}
+            y = {a: t[: x.shape[0]].to(device).long() for a, t in module.labels_of(batch, unseen=True).items()}
             z = module.encode(x, inference=True)
             for n in names:
                 for a in attrs:
                     logits = module.code_logits(a, z[n])
                     ent[(a, n)].append(posterior_entropy(logits).cpu())
-                    correct[(a, n)].append((logits.argmax(dim=1) == y[a]).cpu())
+                    hit = (logits.argmax(dim=1) == y[a]).float()
+                    correct[(a, n)].append(hit.masked_fill(y[a] == UNSEEN_CLASS, math.nan).cpu())  # no class: no score
                 flat = z[n].flatten(1).float()
                 if proj is None and seen == 0 and n == names[0]:
                     proj = _projection(flat.shape[1], project_dims, seed, flat.device)
@@ -304,8 +307,9 @@ def disentanglement_report(
     seed: int = 0,
 ) -> dict[str, float]:
     """The Sec. IV-B analysis of a trained ``method=disent`` module on a multi_factor loader (batches with
-    ``image`` and ``factors``; e.g. the test split, whose identities are unseen in training — identity accuracies
-    there are meaningless, its entropies are not). Flat metrics (code ∈ attributes + ``rest``, clf ∈ attributes):
+    ``image`` and ``factors``; e.g. the test split, whose identities are unseen in training: their identity label is
+    UNSEEN_CLASS, so identity accuracies there are NaN and no identity class gets a Hopkins value; entropies are
+    unaffected). Flat metrics (code ∈ attributes + ``rest``, clf ∈ attributes):
 
     - ``disent/entropy/<clf>/<code>``: mean posterior entropy (nats) of classifier C_clf on encoding z_code;
       ``disent/entropy_ratio/<clf>/<code>`` the same over log K_clf (1 = uniform: the attribute is absent);
@@ -328,13 +332,15 @@ def disentanglement_report(
         ratio = float(e.mean()) / math.log(module.num_classes[a])
         metrics[f"disent/entropy/{a}/{c}"] = float(e.mean())
         metrics[f"disent/entropy_ratio/{a}/{c}"] = ratio
-        metrics[f"disent/accuracy/{a}/{c}"] = float(correct[(a, c)].float().mean())
+        metrics[f"disent/accuracy/{a}/{c}"] = float(correct[(a, c)].nanmean())  # NaN: only unseen subjects
         (own if a == c else other).append(ratio)
     metrics["disent/entropy_ratio/own"] = float(np.mean(own))
     metrics["disent/entropy_ratio/other"] = float(np.mean(other)) if other else math.nan
     for i, a in enumerate(attrs):
         values = []
         for k in labels[a].unique().tolist():
+            if k == UNSEEN_CLASS:  # held-out subjects are no class (and not one cluster)
+                continue
             pts = codes[a][labels[a] == k]
             if pts.shape[0] < max(hopkins_min_points, 3):
                 continue
@@ -369,10 +375,10 @@ def write_tsne_png(
     for name in module.code_names:
         xy = tsne(codes[name][idx], perplexity=perplexity, iterations=iterations, seed=seed)
         for a in attrs:
-            panels.append({
-                "title": f"z_{name} by {a}",
-                "coords": xy,
-                "labels": labels[a][idx].numpy(),
-                "names": values.get(a) or [str(k) for k in range(module.num_classes[a])],
-            })
+            names = list(values.get(a) or [str(k) for k in range(module.num_classes[a])])
+            lab = labels[a][idx].numpy().copy()
+            if (lab == UNSEEN_CLASS).any():  # held-out subjects share one colour after the classes
+                lab[lab == UNSEEN_CLASS] = len(names)
+                names.append("unseen")
+            panels.append({"title": f"z_{name} by {a}", "coords": xy, "labels": lab, "names": names})
     return save_scatter_png(path, panels, columns=len(attrs))

@@ -76,6 +76,7 @@ class EvalSettings:
     split: str = "test"
     precision: str = "32"
     eight_bit: bool = True  # PSNR/MSE on 8-bit levels, as saved images are (see suite.protocols.paired)
+    options: dict = field(default_factory=dict)  # evaluate.yaml's classifier, fid and protocol_options (per protocol)
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,9 @@ def test_codes_are_parsed_and_3d_files_ignored(bu):
     rec = next(r for r in records if r.path.name == "M0002_SU03BL_F2D.bmp")
     assert {k: rec.labels[k] for k in ("identity", "expression", "intensity", "gender", "race")} == {
         "identity": "M0002", "expression": "surprise", "intensity": 3, "gender": "male", "race": "BL"}
-    assert dm.info["factor_sizes"] == {"identity": 12, "expression": 7, "intensity": 5, "gender": 2, "race": 6}
+    train_races = {r.labels["race"] for r in dm.records["train"]}  # race is per subject: classes from the train split
+    assert dm.info["factor_sizes"] == {"identity": 9, "expression": 7, "intensity": 5, "gender": 2, "race": len(train_races)}
+    assert dm.info["factor_values"]["race"] == sorted(train_races)
 
 
 def test_test_subjects_are_drawn_as_the_disent_script_does(bu):

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from datamodules.base import UNSEEN_CLASS
 from datamodules.multipie import MultiPIEDataModule
 from datamodules.multipie_layout import scan
 from suite.errors import ConfigError, DatasetError
@@ -46,7 +47,7 @@ def test_disent_protocol_split_factors_and_crop(multipie):
     assert {r.labels["camera"] for r in dm.records["test"]} == {"05_1"}
     # 4 expressions: neutral has 5 (session, recording) pairs, the others 1 → 8 pairs × 2 lights per subject
     assert len(dm.records["train"]) == 2 * 8 * 2 and len(dm.records["test"]) == 10 * 8 * 2
-    assert dm.info["factor_sizes"] == {"identity": 12, "expression": 4, "illumination": 2}
+    assert dm.info["factor_sizes"] == {"identity": 2, "expression": 4, "illumination": 2}  # C_id: training subjects
     assert dm.preprocess.crop_box(640, 480) == (210, 0, 430, 220)  # -gravity North -crop 220x220+0+0
     assert not dm.preprocess.flip
     batch = next(iter(dm.train_dataloader()))
@@ -54,8 +55,8 @@ def test_disent_protocol_split_factors_and_crop(multipie):
     values = dm.info["factor_values"]
     first = dm.dataset("train").records[0]
     item = dm.dataset("test")[0]
-    assert values["identity"][int(item["factors"]["identity"])] in range(1, 11)
-    assert values["identity"].index(first.labels["identity"]) >= 10
+    assert values["identity"] == [11, 12] and int(item["factors"]["identity"]) == UNSEEN_CLASS  # a held-out subject
+    assert values["identity"][int(dm.dataset("train")[0]["factors"]["identity"])] == first.labels["identity"]
 
 
 def test_domain_views(multipie):

@@ -74,6 +74,8 @@ def test_split_by_test_models_is_disjoint(rafd_root):
     val_paths = {dm.dataset("val").records[i].path for i in dm.dataset("val")._items}
     assert val_paths <= {r.path for r in dm.records["test"]}
     assert dm.info["heldout_identities"] == [1, 3]
+    assert dm.info["factor_values"]["identity"] == [10, 12, 20]  # identity classes: the training models only
+    assert {int(dm.dataset("test")[i]["factors"]["identity"]) for i in range(3)} == {-1}  # held out: no class
 
 
 @pytest.mark.parametrize("view", ["two_domain", "multi_domain", "multi_factor"])
@@ -88,7 +90,7 @@ def test_view_batches(rafd_root, view):
         for key in ("factors", "ref_factors"):
             assert set(batch[key]) == {"identity", "expression", "gaze"}
             assert all(v.dtype == torch.int64 and v.shape == (4,) for v in batch[key].values())
-        assert dm.info["factor_sizes"] == {"identity": 5, "expression": 8, "gaze": 3}
+        assert dm.info["factor_sizes"] == {"identity": 3, "expression": 8, "gaze": 3}  # C_id: the 3 train models
         return
     assert set(batch) == {"image", "domain", "target", "ref", "ref_domain"}
     assert all(batch[k].dtype == torch.int64 and batch[k].shape == (4,) for k in ("domain", "target", "ref_domain"))

@@ -81,7 +81,7 @@ def test_info_is_plain_data_known_before_any_rendering(view):
         assert info["attr_names"] == list(R.ATTRIBUTE_NAMES)
     if view == "multi_factor":
         assert info["factor_names"] == ["identity", "expression", "gaze", "illumination"]
-        assert info["factor_sizes"] == {"identity": 40, "expression": 5, "gaze": 3, "illumination": 3}
+        assert info["factor_sizes"] == {"identity": 32, "expression": 5, "gaze": 3, "illumination": 3}  # 8 held out
         assert info["factor_values"]["gaze"] == ["left", "front", "right"]
 
 
@@ -131,6 +131,9 @@ def test_multi_factor_batch_format():
         assert list(batch[key]) == ["identity", "expression", "gaze", "illumination"]
         for name, v in batch[key].items():
             assert v.dtype == torch.int64 and v.shape == (6,)
+            if name == "identity":  # test people are held out of training: no identity class (UNSEEN_CLASS)
+                assert bool((v == -1).all())
+                continue
             assert v.min() >= 0 and v.max() < dm.info["factor_sizes"][name]
     assert torch.equal(batch["target_factors"]["expression"], batch["ref_factors"]["expression"])
     assert torch.equal(batch["target_factors"]["identity"], batch["factors"]["identity"])
@@ -154,7 +157,8 @@ def test_multi_factor_subset_of_factors():
     dm = _dm("multi_factor", factors=["identity", "gaze"])
     batch = next(iter(dm.val_dataloader()))
     assert list(batch["factors"]) == ["identity", "gaze"] and "gt" not in batch
-    assert dm.info["factor_sizes"] == {"identity": 40, "gaze": 3}
+    assert dm.info["factor_sizes"] == {"identity": 32, "gaze": 3}
+    assert bool((batch["factors"]["identity"] == -1).all())  # val people are held out: UNSEEN_CLASS
 
 
 def test_held_out_identities_never_appear_in_training():

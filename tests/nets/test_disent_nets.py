@@ -67,3 +67,45 @@ def test_norm_none_removes_every_instance_norm_and_keeps_absolute_colour(upsampl
     x = torch.rand(2, 3, 32, 32) - 0.5
     assert torch.allclose(enc_in(x), enc_in(x + 0.3), atol=1e-4)
     assert not torch.allclose(enc_none(x), enc_none(x + 0.3), atol=1e-3)
+
+
+def test_table1_upsampling_is_nearest_x4_then_a_stride2_conv_and_differs_from_x2_stride1():
+    """Table I / Model.py dec-1: resize 32 → 128, reflect-pad 1, Conv3 stride 2 → 64 (``resize_stride2``); checked
+    against the functional form; same shapes and parameters as ``resize`` (×2, stride 1) but another operator."""
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    wide = AttributeDecoder(code_channels=8, num_codes=2, n_upsampling=2, n_blocks=0, norm="none", upsample="resize_stride2")
+    narrow = AttributeDecoder(code_channels=8, num_codes=2, n_upsampling=2, n_blocks=0, norm="none", upsample="resize")
+    assert sum(p.numel() for p in wide.parameters()) == sum(p.numel() for p in narrow.parameters())
+    narrow.load_state_dict(wide.state_dict())  # same keys, same weights
+    z = torch.rand(1, 16, 8, 8)
+    up, conv = wide.body[0][0], wide.body[0][1][1]
+    assert up.scale_factor == 4 and conv.stride == (2, 2)
+    by_hand = F.relu(F.conv2d(F.pad(F.interpolate(z, scale_factor=4, mode="nearest"), (1, 1, 1, 1), mode="reflect"),
+                              conv.weight, conv.bias, stride=2))
+    assert torch.allclose(wide.body[0](z), by_hand, atol=1e-6) and by_hand.shape == (1, 8, 16, 16)
+    assert wide(z).shape == narrow(z).shape == (1, 3, 32, 32)
+    assert not torch.allclose(wide(z), narrow(z), atol=1e-3)
+    with pytest.raises(ValueError, match="resize_stride2, resize, deconv"):
+        AttributeDecoder(code_channels=8, num_codes=2, upsample="bilinear")
+
+
+def test_ablation_i_nets_are_shallow_fully_connected_and_the_kind_switch_builds_them():
+    from nets.disent import ShallowFCClassifier, ShallowFCEncoder, attribute_classifier, attribute_encoder
+
+    enc = attribute_encoder(image_size=16, kind="fc_shallow", hidden=32, code_dim=8)
+    assert isinstance(enc, ShallowFCEncoder)
+    assert [type(m) for m in enc.body] == [nn.Flatten, nn.Linear, nn.ReLU, nn.Linear, nn.ReLU]
+    assert enc.body[1].in_features == 3 * 16 * 16 and enc.body[3].out_features == 8
+    z = enc(torch.rand(2, 3, 16, 16))
+    assert z.shape == (2, 8, 1, 1) and (z >= 0).all()
+    clf = attribute_classifier(num_classes=4, image_size=16, code_shape=(8, 1, 1), kind="fc_shallow", hidden=32)
+    assert isinstance(clf, ShallowFCClassifier) and clf.classify_code(z).shape == (2, 4)
+    x = torch.rand(2, 3, 16, 16)
+    assert torch.equal(clf(x), clf.classify_code(clf.stack(x).unflatten(1, (-1, 1, 1))))
+    assert isinstance(attribute_encoder(image_size=16), AttributeEncoder)  # kind: conv, Table I
+    with pytest.raises(ValueError, match="kind must be one of conv, fc_shallow"):
+        attribute_encoder(image_size=16, kind="mlp")
+    with pytest.raises(ValueError, match="codes C×1×1"):
+        ShallowFCClassifier(num_classes=4, image_size=16, code_shape=(8, 4, 4))
