@@ -4,6 +4,8 @@ from tiny checkpoints on the embedded faces and an AFHQ stand-in."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
@@ -74,7 +76,7 @@ def checkpoints(tmp_path_factory):
     root = tmp_path_factory.mktemp("bridge_protocols")
     mp = pytest.MonkeyPatch()
     mp.setenv("FACETRANS_CACHE", str(root / "cache"))
-    faces = ["data=synthfaces", "data.train_size=8", "data.test_size=4", "data.val_size=2",
+    faces = ["data=synthfaces", "data.train_size=8", "data.test_size=8", "data.val_size=2",
              "data.attributes=[Smiling,Eyeglasses,Bangs,Blond_Hair]"]
     afhq = ["data=afhq", f"data.root={write_afhq(root / 'afhq_data', size=32)}"]
     out = {key: train(compose_config([*BASE, *extra, f"run_dir={root / key}"]))["checkpoint"]
@@ -88,13 +90,19 @@ def test_tables_1_and_2_from_a_checkpoint(checkpoints, tmp_path):
     header = [c.strip() for c in table1.splitlines()[4].strip("|").split("|")]
     assert header[:3] == ["Method", "Young (paper)", "Young (ours)"] and "Eyeglasses (ours)" in header
     smiling = header.index("Smiling (ours)") - 1
-    for mode in ("Label-based", "Reference-based"):
-        row = row_of(table1, f"Ours ({mode})")
-        assert row[smiling] != "—" and 0 <= float(row[smiling]) <= 100
-        assert row[header.index("Young (ours)") - 1] == "—"  # not an attribute of this checkpoint
+    label, ref = row_of(table1, "Ours (Label-based)"), row_of(table1, "Ours (Reference-based)")
+    pairs = dict(re.findall(r"(\w+) (\d+)[,.]", table1.split("reference-based pairs")[1].split("\n")[0]))
+    assert set(pairs) == {"Smiling", "Eyeglasses", "Bangs", "Blond_Hair"}
+    for attr, n in pairs.items():
+        col = header.index(f"{attr.replace('_', ' ')} (ours)") - 1
+        assert 0 <= float(label[col]) <= 100  # every test image, each attribute flipped alone
+        assert (ref[col] == "—") == (n == "0")  # reference pairs need sources without and references with it
+        assert ref[col] == "—" or 0 <= float(ref[col]) <= 100
+    assert label[header.index("Young (ours)") - 1] == "—"  # not an attribute of this checkpoint
     assert row_of(table1, "Ours (Label-based)")[smiling - 1] == "92.2"  # the published figure beside ours
     table2 = evaluate.run_protocol(protocol_cfg("bridge_table2", tmp_path, [checkpoints["faces"]])).read_text()
     assert row_of(table2, "Ours (Label-based)")[smiling] != "—" and "FID on" in table2
+    assert [c == "—" for c in row_of(table2, "Ours (Reference-based)")] == [c == "—" for c in ref]
 
 
 def test_table3_per_domain_pair_on_afhq(checkpoints, tmp_path):
