@@ -25,14 +25,16 @@ Protocols (``data.protocol``; ``auto`` = ``spm`` for the domain views, ``bridge`
   ``random.Random(split_seed)`` [the seed is inferred: the paper gives none], the first ``per_domain`` images
   of each domain train, the next ``per_domain`` test. AGGAN gives no crop; the StarGAN ``CenterCrop(178)`` is
   used [inferred], images rescaled to 256 (the experiment's image_size), flipped in training.
-- ``bridge`` — the label/reference bridge (following STGAN/AttGAN's CelebA code): the official partition
-  (``list_eval_partition.txt``: 0 train, 1 val, 2 test), the 14 attributes Young, Mouth_Slightly_Open, Smiling,
-  Black_Hair, Blond_Hair, Brown_Hair, Gray_Hair, Receding_Hairline, Bangs, Male, No_Beard, Mustache, Goatee,
-  Sideburns, and the crop of STGAN's ``data.py`` (``offset_h, offset_w = 26, 3``; 170×170) — the box
-  (left 3, top 26, right 173, bottom 196) of the 178×218 image — resized to 128.
+- ``bridge`` — the label/reference bridge as its authors split CelebA (``data_noise_in.py`` ``Celeba``, the
+  AttGAN/STGAN loader lineage): the rows of ``list_attr_celeba.txt`` in file order, the first 182,000 train,
+  the next 637 val, the rest (19,962) test (``data.bridge_rows`` = [182000, 182637]); the 14 attributes Young,
+  Mouth_Slightly_Open, Smiling, Black_Hair, Blond_Hair, Brown_Hair, Gray_Hair, Receding_Hairline, Bangs, Male,
+  No_Beard, Mustache, Goatee, Sideburns; the crop of STGAN's ``data.py`` (``offset_h, offset_w = 26, 3``;
+  170×170) — the box (left 3, top 26, right 173, bottom 196) of the 178×218 image — resized to 128.
+  ``bridge_official``: the same crop on the official partition (162,770 train; the suite's earlier choice).
 - ``official`` — the official partition with the ``CenterCrop(178)`` crop.
 
-Validation is the official val partition (official/bridge) or a fixed, evenly spread subset of the test split
+Validation is the official val partition (official), the bridge's rows, or a fixed, evenly spread subset of the test split
 (spm/aggan), ``val_size`` items either way.
 """
 
@@ -66,7 +68,8 @@ NAMED_CROPS: dict[str, dict[str, Any]] = {
 PROTOCOLS: dict[str, dict[str, str]] = {
     "spm": {"split": "shuffle", "crop": "center"},
     "aggan": {"split": "per_domain", "crop": "center"},
-    "bridge": {"split": "official", "crop": "bridge"},
+    "bridge": {"split": "rows", "crop": "bridge"},
+    "bridge_official": {"split": "official", "crop": "bridge"},
     "official": {"split": "official", "crop": "center"},
 }
 AUTO_PROTOCOL = {"two_domain": "spm", "multi_domain": "spm", "multi_attribute": "bridge"}
@@ -87,7 +90,7 @@ class CelebADataModule(
     Args:
         view: two_domain | multi_domain | multi_attribute.
         root: the CelebA folder (default: the ``CELEBA_ROOT`` environment variable).
-        protocol: auto | spm | aggan | bridge | official (see the module docstring).
+        protocol: auto | spm | aggan | bridge | bridge_official | official (see the module docstring).
         attribute: two_domain's attribute (domains ``not_<attribute>``, ``<attribute>``); also the domains of
             the aggan protocol's per-domain selection in every view.
         attributes: multi_attribute's names (default the bridge's 14) or multi_domain's mutually exclusive
@@ -98,6 +101,7 @@ class CelebADataModule(
         test_size: spm: the first ``test_size`` shuffled rows are the test split.
         per_domain: aggan: images of each domain in train, and as many again in test.
         split_seed: the seed of the spm/aggan shuffles (1234).
+        bridge_rows: bridge: [first val row, first test row] of the file-order split (182000, 182637).
         val_size: validation items.
         flip, draft, on_bad_image, cache_dir, cache_format, view, root, direction: see :class:`datamodules.records.RecordsDataModule`.
         batch_size, num_workers, pin_memory, seed: loader settings.
@@ -106,7 +110,7 @@ class CelebADataModule(
     def __init__(
         self, protocol: str = "auto", attribute: str = "Smiling", attributes: Sequence[str] | None = None,
         image_size: int = 128, crop: Any = None, test_size: int = 2000, per_domain: int = 1000,
-        split_seed: int = 1234, **common: Any
+        split_seed: int = 1234, bridge_rows: Sequence[int] = (182000, 182637), **common: Any
     ):
         super().__init__(image_size=image_size, **common)
         protocol = check_choice(self.name, "protocol", protocol, ("auto", *PROTOCOLS))
@@ -114,6 +118,9 @@ class CelebADataModule(
         self.test_size = check_positive_int("data.test_size", test_size)
         self.per_domain = check_positive_int("data.per_domain", per_domain)
         self.split_seed = int(split_seed)
+        self.bridge_rows = [int(r) for r in plain_arg(bridge_rows)]
+        if len(self.bridge_rows) != 2 or not 0 < self.bridge_rows[0] <= self.bridge_rows[1]:
+            raise ConfigError(f"data.bridge_rows must be [first val row, first test row], increasing, got {self.bridge_rows}.")
         self.attribute = str(attribute)
         attributes = plain_arg(attributes)
         if self.view == "multi_domain":
@@ -189,6 +196,10 @@ class CelebADataModule(
                     )
                 assign[partition[f]].append(row)
             self.split_rule = f"the official partition of {files.partition}"
+        elif split == "rows":
+            val, test = self.bridge_rows
+            assign["train"], assign["val"], assign["test"] = list(range(min(val, n))), list(range(val, min(test, n))), list(range(test, n))
+            self.split_rule = f"rows [0, {val}) train, [{val}, {test}) val, the rest test, in file order (data.bridge_rows)"
         else:
             assign["train"], assign["test"] = self._per_domain(n, domains, on_disk)
             self.split_rule = f"{self.per_domain} images per domain for train and for test (data.per_domain)"

@@ -350,7 +350,8 @@ class FactorRecords(_OtherRecords):
 class AttributeRecords(_OtherRecords):
     """multi_attribute: ``attr_names`` name binary labels (0/1 or False/True) that every record carries. Items:
     ``attrs`` (float32 vector in ``attr_names`` order), ``ref`` (a random other image of the split) and
-    ``target_attrs`` (its vector). Flips leave attributes unchanged."""
+    ``target_attrs`` (its vector), ``index``/``ref_index`` (both images' rows in the split). Flips leave
+    attributes unchanged."""
 
     def __init__(
         self,
@@ -374,4 +375,5 @@ class AttributeRecords(_OtherRecords):
         self.attrs = torch.tensor(rows, dtype=torch.float32).reshape(len(rows), len(self.attr_names))
 
     def item_labels(self, plan: Plan) -> dict[str, Any]:
-        return {"attrs": self.attrs[plan.src].clone(), "target_attrs": self.attrs[plan.ref].clone()}
+        return {"attrs": self.attrs[plan.src].clone(), "target_attrs": self.attrs[plan.ref].clone(),
+                "index": _index(plan.src), "ref_index": _index(plan.ref)}  # rows in the split (the bridge's r_M)

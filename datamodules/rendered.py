@@ -209,7 +209,8 @@ class AttributeSplit(RenderedSplit):
         rec, ref_rec = self.record(item), self.record(ref)
         target = faces.attributes(ref_rec)
         gt = faces.counterfactual(rec, attributes={n: target[n] for n in self.names})
-        labels = {"attrs": self._vector(rec), "target_attrs": self._vector(ref_rec), **self.scene.labels(rec)}
+        labels = {"attrs": self._vector(rec), "target_attrs": self._vector(ref_rec), **self.scene.labels(rec),
+                  "index": torch.tensor(item), "ref_index": torch.tensor(ref)}  # rows in the split (the bridge's r_M)
         return Plan(item, ref, gt, labels=labels)
 
 

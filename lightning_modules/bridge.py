@@ -15,41 +15,49 @@ Syntheses (../shared/specs/methods.md §5):
   permutation of the batch (:func:`draw_references`) and Y_t its labels
 - interpolated: ``S_int = α·S_rand + (1 − α)·S_ref``, α ~ U(0, 1) per sample; X_g = G(X_s, S).
 
-Losses (weights from the supplement Sec. C, reductions from the authors' code as recorded in methods.md §5):
+Losses (weights from the supplement Sec. C and the authors' ``train_arch9.py``; docs/fidelity/bridge.md §3):
 - D: ``L_adv + λgp·GP + λcls_real·BCE(C(X_s), Y_s)``, WGAN-GP averaged over the syntheses.
-- G: ``λadv·L_adv + λcls·L_cls + λrec·L_rec + λcyc·L_cyc + λsty·L_sty + λak·L_ak + λms·L_ms`` with
+- G: ``λadv·L_adv + λcls·L_cls + λrec·L_rec + L_latent + λsty·L_sty + λms·L_ms`` with
   L_cls = BCE(C(X_g), Y_t) over the syntheses; L_rec = |G(X_s, S(att_diff = 0)) − X_s|₁ through both paths;
-  latent cycle L_cyc = |S_rand − (E(sg(X_rand), att_diff^{s→t}) + E(X_s, att_diff^{t→s}))|₁ and the same for
-  S_ref; style closeness L_sty = |S_rand − S_ref|₁; attribute keeping (supplement Sec. A, Eqs. 10–11)
-  L_ak = |E(X_g, att_ak) − E(X_s, att_ak)|₁ with att_ak = (1 − |Y_t − Y_s|)⊙(1 − 2Y_s) (:func:`attribute_keeping`);
-  mode seeking L_ms = |r₁ − r|₁ / (|G(X_s, S_rand(r₁)) − G(X_s, S_rand(r))|₁ + 1e-5).
+  latent cycles L_cyc^k = |S_k − (E(sg(X_k), att_diff^{s→t}) + E(X_s, att_diff^{t→s}))|₁ for k = rand, ref;
+  attribute keeping (supplement Sec. A, Eqs. 10–11) L_ak = |E(X_rand, att_ak) − E(X_s, att_ak)|₁ with
+  att_ak = (1 − |Y_t − Y_s|)⊙(1 − 2Y_s) (:func:`attribute_keeping`); style closeness L_sty = |S_rand − S_ref|₁;
+  mode seeking L_ms = |r₁ − r|₁ / (|sg(G(X_s, S_rand(r₁))) − G(X_s, S_rand(r))|₁ + 1e-5), r₁ fresh N(0, I).
+  ``loss_weighting: authors`` (default): L_latent = λcyc_ak · mean(L_cyc^rand, L_cyc^ref, L_ak) with
+  λcyc_ak = 50 (the code's ``g_loss_cyc · rec_loss_weight/2``, ≈ 16.7 per term); ``paper``: the supplement's
+  per-term weights, L_latent = λcyc · mean_k L_cyc^k + λak · L_ak (100, 100). ``ms_stop_gradient`` (on, the
+  code's ``tf.stop_gradient(xg_rand1)``) stops L_ms's gradient through G(r₁).
+- The random code r of the label path (``random_code``): ``memory`` (the authors') reads the reference image's
+  row of a per-image code memory r_M and steps it (``lightning_modules.bridge_memory``: D steps use the step
+  without storing it, the G step writes it back); ``fresh``: r ~ N(0, I) at every step.
 - D every iteration, G every ``n_critic``-th (5 critic steps per generator step, first iteration included).
 
-**[inferred]** choices, each a config value: the reference path of L_rec encodes X_r with att_diff = 0
-(``rec_reference=reference``; ``source`` encodes X_s twice); the two L_rec paths are averaged, as are the two
-L_cyc terms; L_ak is applied to the label-based output (the supplement's X_g^l), or to the reference-based one
-when the label mode is off; BCE is averaged over attributes (as in AttGAN/STGAN, whose λ 10/100 these are).
+**[inferred]** choices, each a config value: the two L_rec paths are averaged, as in the code; L_ak is applied
+to the label-based output (the code's ``xg_rand``), or to the reference-based one when the label mode is off;
+BCE is averaged over attributes (``tf.losses.sigmoid_cross_entropy``); ``rec_reference=source`` encodes X_s
+instead of X_r on L_rec's reference path (``reference``, the code's ``Encoder(xt, 0)``, is the default).
 
-Switches: ``modes`` (``[label, reference]``; one alone trains that path only — no S_int, no L_sty; L_ms needs the
-label mode), ``interpolation`` (S_int), ``references`` (``permute`` the batch as in the code, or ``batch``: the
-datamodule's ``ref``/``target_attrs``); any λ = 0 skips its term.
+Switches: ``modes`` (``[label, reference]``; one alone trains that path only — no S_int, no L_sty; L_ms and the
+memory need the label mode), ``interpolation`` (S_int), ``references`` (``permute`` the batch as in the code, or
+``batch``: the datamodule's ``ref``/``target_attrs``/``ref_index``), ``random_code``, ``loss_weighting``,
+``ms_stop_gradient``, ``architecture`` (``authors`` | ``stargan_v2``, passed to every net, ``nets.bridge``);
+any λ = 0 skips its term.
 
-Use: :meth:`Bridge.translate` takes target labels (``num_codes`` random codes for diverse results, ``scale`` on
-att_diff — 1.5 at test time in the code) or a reference image (``reference=``), or both with ``alpha`` for S_int.
-Source (and reference) labels come from the batch; missing ones are read off the model's own classifier C.
-``sample_target(batch)`` asks for ``batch["target_attrs"]`` label-based. ``metrics.bridge_eval.bridge_report``
-scores both modes.
+Use: :meth:`Bridge.translate` takes target labels (``num_codes`` fresh codes, att_diff × ``scale``) or a
+reference image, or both with ``alpha`` for S_int; missing source labels are read off C.
+``metrics.bridge_eval.bridge_report`` scores both modes; ``suite.protocols.bridge`` gives Tables 1–3.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from lightning_modules.base import GANModule
+from lightning_modules.bridge_memory import CodeMemory, matching_gradient
 from lightning_modules.losses import (
     attribute_classification_loss,
     discriminator_adv_loss,
@@ -57,9 +65,13 @@ from lightning_modules.losses import (
     gradient_penalty,
     mode_seeking_loss,
 )
-from suite.errors import ConfigError
+from nets.bridge import VARIANTS
+from suite.errors import ConfigError, DatasetError
 
 MODES = ("label", "reference")
+REFERENCES = ("permute", "batch")
+RANDOM_CODES = ("memory", "fresh")
+WEIGHTINGS = ("authors", "paper")
 
 
 # ------------------------------------------------------------------------------------------------ labels
@@ -86,21 +98,39 @@ def draw_references(batch_size: int, device: torch.device | str | None = None,
 
 
 # ------------------------------------------------------------------------------------------------ module
+class Pairing(NamedTuple):
+    """One training step's pairs: X_s, Y_s, X_r, Y_t, att_diff^{s→t} and the reference's row in the training
+    split (None when the batch does not carry one)."""
+
+    x: torch.Tensor
+    y_s: torch.Tensor
+    x_ref: torch.Tensor
+    y_t: torch.Tensor
+    d_st: torch.Tensor
+    ref_index: torch.Tensor | None
+
+
 class Bridge(GANModule):
     """Label- and reference-based multi-attribute translation. See the module docstring for the paper mapping.
 
     Args (beyond ``GANModule``'s):
         generator, mapping, encoder, discriminator: ``_target_`` configs (``nets.bridge``).
+        architecture: ``authors`` (``models_712.py``) or ``stargan_v2`` (the earlier inferred blocks), given to
+            every net as ``variant``.
         modes: the syntheses trained, a subset of ``[label, reference]``.
         interpolation: also train on S_int (needs both modes).
         references: ``permute`` (X_r = a random permutation of the batch, the code) or ``batch`` (the
-            datamodule's ``ref`` with ``target_attrs``).
-        latent_dim: d, the length of r (16). code_channels: S's channels (32). code_size: S's side (None:
-            image_size/2, i.e. 64 at 128 px).
+            datamodule's ``ref`` with ``target_attrs`` and ``ref_index``).
+        random_code: ``memory`` (the authors' per-image r_M) or ``fresh`` (N(0, I) every step).
+        code_memory: ``{size, scale, offset, clip, direction}`` of r_M (size null: the training split's size;
+            0.9, 5, 1, ascent as in the code; :mod:`lightning_modules.bridge_memory`).
+        latent_dim: d (16). code_channels: S's channels (32). code_size: S's side (None: image_size/2).
+        loss_weighting: ``authors`` (λcyc_ak on the mean of the two cycles and L_ak) or ``paper`` (λcyc, λak).
         lambda_adv 1, lambda_gp 10, lambda_cls 10 (fakes, G step), lambda_cls_real 1 (reals, D step),
-            lambda_rec 100, lambda_cyc 100, lambda_sty 50, lambda_ak 100, lambda_ms 0.005 (supplement Sec. C).
-        ms_eps: the 1e-5 of L_ms.  n_critic: G every n_critic-th iteration (5).
-        rec_reference: ``reference`` | ``source`` — the image encoded on L_rec's reference path **[inferred]**.
+            lambda_rec 100, lambda_cyc 100, lambda_sty 50, lambda_ak 100, lambda_ms 0.005 (supplement Sec. C),
+            lambda_cyc_ak 50 (the code). Under ``authors`` weighting λcyc and λak only switch their terms on/off.
+        ms_eps: the 1e-5 of L_ms. ms_stop_gradient: no gradient through G(r₁) in L_ms (the code).
+        n_critic: G every n_critic-th iteration (5). rec_reference: ``reference`` | ``source`` (L_rec).
         test_diff_scale: the scale on att_diff in ``translate`` (1.5 in the authors' test code).
     """
 
@@ -113,12 +143,16 @@ class Bridge(GANModule):
         mapping: dict,
         encoder: dict,
         discriminator: dict,
+        architecture: str = "authors",
         modes: list[str] | tuple[str, ...] = MODES,
         interpolation: bool = True,
         references: str = "permute",
+        random_code: str = "memory",
+        code_memory: dict | None = None,
         latent_dim: int = 16,
         code_channels: int = 32,
         code_size: int | None = None,
+        loss_weighting: str = "authors",
         lambda_adv: float = 1.0,
         lambda_gp: float = 10.0,
         lambda_cls: float = 10.0,
@@ -127,8 +161,10 @@ class Bridge(GANModule):
         lambda_cyc: float = 100.0,
         lambda_sty: float = 50.0,
         lambda_ak: float = 100.0,
+        lambda_cyc_ak: float = 50.0,
         lambda_ms: float = 0.005,
         ms_eps: float = 1e-5,
+        ms_stop_gradient: bool = True,
         n_critic: int = 5,
         rec_reference: str = "reference",
         test_diff_scale: float = 1.5,
@@ -138,22 +174,27 @@ class Bridge(GANModule):
         self.save_hyperparameters()
         self.modes = self._check_modes(modes)
         self.check_n_critic(n_critic)
-        if references not in ("permute", "batch"):
-            raise ConfigError(f"method.references must be permute or batch, got {references!r}.")
-        if rec_reference not in ("reference", "source"):
-            raise ConfigError(f"method.rec_reference must be reference or source, got {rec_reference!r}.")
+        for key, value, valid in (("architecture", architecture, VARIANTS), ("references", references, REFERENCES),
+                                  ("random_code", random_code, RANDOM_CODES), ("loss_weighting", loss_weighting, WEIGHTINGS),
+                                  ("rec_reference", rec_reference, ("reference", "source"))):
+            if value not in valid:
+                raise ConfigError(f"method.{key} must be one of {', '.join(valid)}, got {value!r}.")
         self.attr_names = list(self.require_info("attr_names", "named binary attributes (the multi_attribute view)"))
         self.num_attrs = len(self.attr_names)
         self.image_size = int(self.require_info("image_size", "the image size"))
         self.code_size = int(code_size) if code_size else self.image_size // 2
         self.interpolation = bool(interpolation) and len(self.modes) == 2
 
-        self.G = self.build_named_net("generator", generator, image_size=self.image_size, code_channels=code_channels)
+        v = {"variant": architecture}
+        self.G = self.build_named_net("generator", generator, image_size=self.image_size, code_channels=code_channels, **v)
         self.M = self.build_named_net("mapping", mapping, num_attrs=self.num_attrs, code_size=self.code_size,
-                             code_channels=code_channels, latent_dim=latent_dim)
+                                      code_channels=code_channels, latent_dim=latent_dim, **v)
         self.E = self.build_named_net("encoder", encoder, num_attrs=self.num_attrs, image_size=self.image_size,
-                             code_size=self.code_size, code_channels=code_channels)
-        self.D = self.build_named_net("discriminator", discriminator, image_size=self.image_size, num_attrs=self.num_attrs)
+                                      code_size=self.code_size, code_channels=code_channels, **v)
+        self.D = self.build_named_net("discriminator", discriminator, image_size=self.image_size,
+                                      num_attrs=self.num_attrs, **v)
+        self.memory = self._build_memory(code_memory) if random_code == "memory" and "label" in self.modes else None
+        self._memory_write: tuple[torch.Tensor, torch.Tensor] | None = None
         self.build_ema(["G", "M", "E"])
 
     # ----------------------------------------------------------------------------------------- construction
@@ -163,6 +204,15 @@ class Bridge(GANModule):
         if not modes or any(m not in MODES for m in modes) or len(set(modes)) != len(modes):
             raise ConfigError(f"method.modes must be a non-empty subset of {list(MODES)}, got {list(modes)}.")
         return tuple(m for m in MODES if m in modes)
+
+    def _build_memory(self, cfg: dict | None) -> CodeMemory:
+        cfg = dict(cfg or {})
+        size = cfg.pop("size", None)
+        if size is None:
+            sizes = self.require_info("split_sizes", "the training split's size for the code memory (or set "
+                                      "method.code_memory.size, or method.random_code=fresh)")
+            size = int(sizes["train"])
+        return CodeMemory(size, self.hparams.latent_dim, **cfg)
 
     @property
     def syntheses(self) -> list[str]:
@@ -187,117 +237,163 @@ class Bridge(GANModule):
         out = G(x.repeat(len(codes), 1, 1, 1), torch.cat(codes))
         return list(out.split(x.shape[0]))
 
+    def encode_named(self, pairs: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        """:meth:`encode_many` with each result under its request's name."""
+        return dict(zip(pairs, self.encode_many(list(pairs.values())))) if pairs else {}
+
+    def generate_named(self, x: torch.Tensor, codes: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """:meth:`generate_many` with each image under its code's name."""
+        return dict(zip(codes, self.generate_many(x, list(codes.values()))))
+
     def noise(self, batch_size: int, like: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """r ~ N(0, I), B×latent_dim."""
         return torch.randn(batch_size, self.hparams.latent_dim, device=like.device, dtype=like.dtype, generator=generator)
 
-    def synthesis_codes(self, x: torch.Tensor, x_ref: torch.Tensor, d_st: torch.Tensor, r: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The training codes: ``source`` = E(X_s, att_diff^{t→s}), and S_rand / S_ref / S_int for the modes on."""
-        pairs = [(x, -d_st)] + ([(x_ref, d_st)] if "reference" in self.modes else [])
-        encoded = self.encode_many(pairs)
-        codes = {"source": encoded[0]}
-        if "label" in self.modes:
-            codes["rand"] = self.M(r, d_st) + codes["source"]
+    def random_code(self, p: Pairing, reference_code: torch.Tensor | None = None) -> torch.Tensor:
+        """The label path's r: the memory step from the reference's row of r_M (``random_code=memory``; nothing
+        is stored here) or fresh N(0, I). ``reference_code``: E(X_r, att_diff^{s→t}) when already computed."""
+        if self.memory is None:
+            return self.noise(p.x.shape[0], p.x)
+        if p.ref_index is None:
+            raise DatasetError("method.random_code=memory needs each reference's training row (batch['index'], "
+                               "or 'ref_index' with references=batch); set method.random_code=fresh.")
+        r0 = self.memory.read(p.ref_index).to(p.x.dtype)
+        if reference_code is None:
+            reference_code = self.E(p.x_ref, p.d_st)
+        grad = matching_gradient(r0, reference_code, lambda r: self.M(r, p.d_st))
+        return self.memory.step(r0, grad).to(p.x.dtype)
+
+    def synthesis_codes(self, p: Pairing, r: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """The training codes: ``source`` = E(X_s, att_diff^{t→s}); with the reference mode ``reference`` =
+        E(X_r, att_diff^{s→t}) and S_ref = ``ref``; with the label mode ``r`` (:meth:`random_code` unless given)
+        and S_rand = ``rand``; ``int`` = S_int when interpolating."""
+        pairs = {"source": (p.x, -p.d_st)}
         if "reference" in self.modes:
-            codes["ref"] = encoded[1] + codes["source"]
+            pairs["reference"] = (p.x_ref, p.d_st)
+        codes = self.encode_named(pairs)
+        if "reference" in self.modes:
+            codes["ref"] = codes["reference"] + codes["source"]
+        if "label" in self.modes:
+            codes["r"] = self.random_code(p, codes.get("reference")) if r is None else r
+            codes["rand"] = self.M(codes["r"], p.d_st) + codes["source"]
         if self.interpolation:
-            alpha = torch.rand(x.shape[0], 1, 1, 1, device=x.device, dtype=x.dtype)
+            alpha = torch.rand(p.x.shape[0], 1, 1, 1, device=p.x.device, dtype=p.x.dtype)
             codes["int"] = alpha * codes["rand"] + (1 - alpha) * codes["ref"]
         return codes
 
     # ----------------------------------------------------------------------------------------- iteration
-    def _references(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(X_s, Y_s, X_r, Y_t)."""
+    def _references(self, batch: dict) -> Pairing:
+        """X_s, Y_s, X_r, Y_t, att_diff and the reference's row (``index`` permuted, or ``ref_index``)."""
         x, y_s = batch["image"], batch["attrs"].to(batch["image"].dtype)
         if self.hparams.references == "batch":
-            return x, y_s, batch["ref"], batch["target_attrs"].to(x.dtype)
-        perm = draw_references(x.shape[0], x.device)
-        return x, y_s, x[perm], y_s[perm]
+            x_ref, y_t, ref_index = batch["ref"], batch["target_attrs"].to(x.dtype), batch.get("ref_index")
+        else:
+            perm = draw_references(x.shape[0], x.device)
+            index = batch.get("index")
+            x_ref, y_t, ref_index = x[perm], y_s[perm], None if index is None else index[perm]
+        return Pairing(x, y_s, x_ref, y_t, attribute_difference(y_s, y_t).to(x.dtype), ref_index)
 
     def train_iteration(self, batch: dict) -> dict[str, torch.Tensor]:
         hp = self.hparams
-        x, y_s, x_ref, y_t = self._references(batch)
-        d_st = attribute_difference(y_s, y_t).to(x.dtype)
+        p = self._references(batch)
         syntheses = self.syntheses
         n_fakes = len(syntheses)
 
         def discriminator_step():
             with torch.no_grad():
-                codes = self.synthesis_codes(x, x_ref, d_st, self.noise(x.shape[0], x))
-                fakes = torch.cat(self.generate_many(x, [codes[k] for k in syntheses]))
-            real = self.D(x)
+                codes = self.synthesis_codes(p)  # the memory step is taken but not stored (the code's D runs)
+                fakes = torch.cat(self.generate_many(p.x, [codes[k] for k in syntheses]))
+            real = self.D(p.x)
             parts = {
                 "adv": discriminator_adv_loss(real.src, self.D.critic(fakes), "wgan"),  # mean over the syntheses
-                "cls": attribute_classification_loss(real.cls, y_s),  # C on real images
+                "cls": attribute_classification_loss(real.cls, p.y_s),  # C on real images
             }
             total = hp.lambda_adv * parts["adv"] + hp.lambda_cls_real * parts["cls"]
             if hp.lambda_gp > 0:
-                parts["gp"] = gradient_penalty(self.D.critic, x.repeat(n_fakes, 1, 1, 1), fakes)
+                parts["gp"] = gradient_penalty(self.D.critic, p.x.repeat(n_fakes, 1, 1, 1), fakes)
                 total = total + hp.lambda_gp * parts["gp"]
             return total, parts
 
         logs = self.optimize("D", discriminator_step)
         if self.iteration % hp.n_critic:
             return logs
-        logs.update(self.optimize("G", lambda: self.generator_loss(x, y_s, x_ref, y_t, d_st, syntheses)))
+        logs.update(self.optimize("G", lambda: self.generator_loss(p, syntheses)))
+        if self._memory_write is not None:  # the code's tower_assign, run with the G step
+            self.memory.write(*self._memory_write)
+            self._memory_write = None
         return logs
 
-    def generator_loss(self, x: torch.Tensor, y_s: torch.Tensor, x_ref: torch.Tensor, y_t: torch.Tensor,
-                       d_st: torch.Tensor, syntheses: list[str]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """The G step's objective (module docstring) and its named parts."""
+    def generator_loss(self, p: Pairing, syntheses: list[str]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The G step's objective (module docstring), term by term, and its named parts. Leaves the stepped
+        memory codes in ``_memory_write`` for :meth:`train_iteration` to store."""
         hp = self.hparams
-        B, zero = x.shape[0], torch.zeros_like(d_st)
-        r = self.noise(B, x)
-        codes = self.synthesis_codes(x, x_ref, d_st, r)
-        labelled = "label" in self.modes
-        # reconstruction codes: att_diff = 0 through each path
-        rec_image = x_ref if hp.rec_reference == "reference" else x
-        rec_pairs = [(x, zero)] + ([(rec_image, zero)] if "reference" in self.modes else [])
-        rec_enc = self.encode_many(rec_pairs) if hp.lambda_rec > 0 else []
-        rec_codes = []
-        if rec_enc and labelled:
-            rec_codes.append(self.M(r, zero) + rec_enc[0])
-        if rec_enc and "reference" in self.modes:
-            rec_codes.append(rec_enc[1] + rec_enc[0])
-        ms = labelled and hp.lambda_ms > 0
-        r1 = self.noise(B, x) if ms else None
-        extra = [self.M(r1, d_st) + codes["source"]] if ms else []
-        images = self.generate_many(x, [codes[k] for k in syntheses] + rec_codes + extra)
-        fakes = dict(zip(syntheses, images))
-        recs = images[len(syntheses): len(syntheses) + len(rec_codes)]
+        x, zero = p.x, torch.zeros_like(p.d_st)
+        codes = self.synthesis_codes(p)
+        labelled, referenced = "label" in self.modes, "reference" in self.modes
+        if self.memory is not None:
+            self._memory_write = (p.ref_index, codes["r"].detach())
 
-        fake_all = torch.cat([fakes[k] for k in syntheses])
-        out = self.D(fake_all)
+        # every image of the step in one batched pass of G: the syntheses, L_rec's, and L_ms's second code
+        requests = {k: codes[k] for k in syntheses}
+        if hp.lambda_rec > 0:  # att_diff = 0 through each path
+            rec_image = p.x_ref if hp.rec_reference == "reference" else x
+            rec = self.encode_named({"source": (x, zero), **({"reference": (rec_image, zero)} if referenced else {})})
+            if labelled:
+                requests["rec_rand"] = self.M(codes["r"], zero) + rec["source"]
+            if referenced:
+                requests["rec_ref"] = rec["reference"] + rec["source"]
+        ms = labelled and hp.lambda_ms > 0
+        if ms:
+            r1 = self.noise(x.shape[0], x)
+            requests["ms"] = self.M(r1, p.d_st) + codes["source"]
+        images = self.generate_named(x, requests)
+
+        out = self.D(torch.cat([images[k] for k in syntheses]))
         parts = {
             "adv": generator_adv_loss(out.src, "wgan"),
-            "cls": attribute_classification_loss(out.cls, y_t.repeat(len(syntheses), 1)),
+            "cls": attribute_classification_loss(out.cls, p.y_t.repeat(len(syntheses), 1)),
         }
         total = hp.lambda_adv * parts["adv"] + hp.lambda_cls * parts["cls"]
+        recs = [images[k] for k in ("rec_rand", "rec_ref") if k in images]
         if recs:
-            parts["rec"] = torch.stack([F.l1_loss(rec, x) for rec in recs]).mean()
+            parts["rec"] = torch.stack([F.l1_loss(r, x) for r in recs]).mean()
             total = total + hp.lambda_rec * parts["rec"]
-        cyc_keys = [k for k in ("rand", "ref") if k in fakes] if hp.lambda_cyc > 0 else []
+
+        # E on the generated images: the latent cycles (no gradient to G) and attribute keeping (Eq. 10)
+        cyc_keys = [k for k in ("rand", "ref") if k in images] if hp.lambda_cyc > 0 else []
+        att_ak = attribute_keeping(p.y_s, p.y_t).to(x.dtype)
         ak_key = "rand" if labelled else "ref"
-        att_ak = attribute_keeping(y_s, y_t).to(x.dtype)
-        pairs = [(fakes[k].detach(), d_st) for k in cyc_keys]  # generated images re-encoded without gradient to G
+        pairs = {f"cyc_{k}": (images[k].detach(), p.d_st) for k in cyc_keys}
         if hp.lambda_ak > 0:
-            pairs += [(fakes[ak_key], att_ak), (x, att_ak)]
-        encoded = self.encode_many(pairs) if pairs else []
-        if cyc_keys:
-            parts["cyc"] = torch.stack(
-                [F.l1_loss(codes[k], enc + codes["source"]) for k, enc in zip(cyc_keys, encoded)]
-            ).mean()
-            total = total + hp.lambda_cyc * parts["cyc"]
+            pairs.update(ak_fake=(images[ak_key], att_ak), ak_source=(x, att_ak))
+        enc = self.encode_named(pairs)
+        cycles = [F.l1_loss(codes[k], enc[f"cyc_{k}"] + codes["source"]) for k in cyc_keys]
+        if cycles:
+            parts["cyc"] = torch.stack(cycles).mean()
         if hp.lambda_ak > 0:
-            parts["ak"] = F.l1_loss(encoded[-2], encoded[-1])  # supplement Eq. 10
-            total = total + hp.lambda_ak * parts["ak"]
+            parts["ak"] = F.l1_loss(enc["ak_fake"], enc["ak_source"])
+        total = total + self._latent_loss(parts, cycles)
+
         if "rand" in codes and "ref" in codes and hp.lambda_sty > 0:
             parts["sty"] = F.l1_loss(codes["rand"], codes["ref"])
             total = total + hp.lambda_sty * parts["sty"]
         if ms:
-            parts["ms"] = mode_seeking_loss(r1, r, images[-1], fakes["rand"], hp.ms_eps)
+            other = images["ms"].detach() if hp.ms_stop_gradient else images["ms"]
+            parts["ms"] = mode_seeking_loss(r1, codes["r"], other, images["rand"], hp.ms_eps)
             total = total + hp.lambda_ms * parts["ms"]
         return total, parts
+
+    def _latent_loss(self, parts: dict[str, torch.Tensor], cycles: list[torch.Tensor]) -> torch.Tensor | float:
+        """The weighted latent terms: ``authors`` λcyc_ak·mean(cycles + [L_ak]) (logged as ``latent``), or
+        ``paper`` λcyc·mean(cycles) + λak·L_ak."""
+        hp = self.hparams
+        terms = cycles + ([parts["ak"]] if "ak" in parts else [])
+        if not terms:
+            return 0.0
+        if hp.loss_weighting == "authors":
+            parts["latent"] = torch.stack(terms).mean()
+            return hp.lambda_cyc_ak * parts["latent"]
+        return hp.lambda_cyc * parts.get("cyc", 0.0) + hp.lambda_ak * parts.get("ak", 0.0)
 
     # ----------------------------------------------------------------------------------------- translate
     def sample_target(self, batch: dict) -> dict[str, torch.Tensor]:

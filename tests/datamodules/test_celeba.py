@@ -12,7 +12,7 @@ import torch
 
 from datamodules.celeba import BRIDGE_ATTRIBUTES, CelebADataModule
 from datamodules.images import BadImageError
-from suite.errors import DatasetError
+from suite.errors import ConfigError, DatasetError
 from suite.training import build_datamodule
 from tests.conftest import compose_config
 from tests.datamodules.fixtures import CELEBA_ATTRIBUTES, train_once, truncate, write_celeba
@@ -81,8 +81,8 @@ def test_torchvision_flat_layout_reads_the_same(tmp_path, celeba):
 
 def test_bridge_protocol_attributes_partition_and_crop(celeba):
     root, truth = celeba
-    dm = _dm(root, "multi_attribute")
-    assert dm.protocol == "bridge" and dm.info["attr_names"] == list(BRIDGE_ATTRIBUTES) and len(BRIDGE_ATTRIBUTES) == 14
+    dm = _dm(root, "multi_attribute", protocol="bridge_official")
+    assert dm.info["attr_names"] == list(BRIDGE_ATTRIBUTES) and len(BRIDGE_ATTRIBUTES) == 14
     for split, code in (("train", 0), ("val", 1), ("test", 2)):
         assert _names(dm.records[split]) == {f for f, p in zip(truth["files"], truth["partition"]) if p == code}
     assert dm.preprocess.crop_box(178, 218) == (3, 26, 173, 196)  # 170×170 at (top 26, left 3)
@@ -96,7 +96,8 @@ def test_bridge_protocol_attributes_partition_and_crop(celeba):
     batch = next(iter(dm.train_dataloader()))
     assert batch["attrs"].shape == (4, 14) and batch["attrs"].dtype == torch.float32
     assert set(batch["attrs"].unique().tolist()) <= {0.0, 1.0}
-    assert _dm(root, "multi_attribute", attributes=["Smiling", "Male"]).info["attr_names"] == ["Smiling", "Male"]
+    named = _dm(root, "multi_attribute", protocol="bridge_official", attributes=["Smiling", "Male"])
+    assert named.info["attr_names"] == ["Smiling", "Male"]
 
 
 def test_aggan_protocol_takes_per_domain_images_for_train_and_test(celeba):
@@ -213,3 +214,20 @@ def test_fast_dev_run_aggan_on_celeba(make_cfg, celeba):
     root, _ = celeba
     result = train_once(make_cfg, "celeba", root, "data.test_size=8")
     assert result["iteration"] == 1 and result["datamodule"].info["domain_names"] == ["not_Smiling", "Smiling"]
+
+
+def test_bridge_protocol_splits_by_file_row_as_the_authors(celeba):
+    """data_noise_in.py: rows [:182000] train, [182000:182637] val, the rest test, whatever the partition says."""
+    root, truth = celeba
+    with pytest.raises(DatasetError, match=r"test split is empty \(rows \[0, 182000\) train"):
+        _dm(root, "multi_attribute")  # the fixture's 24 rows all fall in the authors' training rows
+    dm = _dm(root, "multi_attribute", bridge_rows=[5, 7])
+    assert dm.protocol == "bridge"
+    assert [r.path.name for r in dm.records["train"]] == truth["files"][:5]
+    assert [r.path.name for r in dm.records["val"]] == truth["files"][5:7]
+    assert [r.path.name for r in dm.records["test"]] == truth["files"][7:]
+    assert dm.info["split_sizes"]["train"] == 5
+    item = dm.dataset("train")[3]
+    assert item["index"].item() == 3 and 0 <= item["ref_index"].item() < 5 and item["ref_index"].item() != 3
+    with pytest.raises(ConfigError, match="bridge_rows"):
+        _dm(root, "multi_attribute", bridge_rows=[7, 5])

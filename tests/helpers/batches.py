@@ -11,7 +11,7 @@ INFO2 = {"name": "synthfaces", "view": "two_domain", "image_size": 32, "channels
 INFO5 = {**INFO2, "view": "multi_domain", "domain_names": EXPRESSIONS, "num_domains": 5}
 ATTRS = ["Smiling", "Eyeglasses", "Bangs", "Blond_Hair"]
 ATTR_INFO = {"name": "synthfaces", "view": "multi_attribute", "image_size": 32, "channels": 3, "attr_names": ATTRS,
-             "num_attrs": 4}
+             "num_attrs": 4, "split_sizes": {"train": 16, "val": 4, "test": 4}}
 FACTOR_SIZES = {"identity": 6, "expression": 5, "gaze": 3, "illumination": 3}
 FACTOR_INFO = {"name": "synthfaces", "view": "multi_factor", "image_size": 32, "channels": 3,
                "factor_names": list(FACTOR_SIZES), "factor_sizes": FACTOR_SIZES,
@@ -36,11 +36,13 @@ def domain_batch(batch_size: int = 2, size: int = 32, num_domains: int = 2, seed
 
 
 def attr_batch(batch_size: int = 4, n: int = 4, size: int = 32, seed: int = 0) -> dict:
-    """A multi-attribute batch: ``attrs`` in {0, 1} and ``target_attrs`` their flip (the ``ref``'s labels)."""
+    """A multi-attribute batch: ``attrs`` in {0, 1} and ``target_attrs`` their flip (the ``ref``'s labels);
+    ``index``/``ref_index`` rows of a 16-image training split (ATTR_INFO's)."""
     g = torch.Generator().manual_seed(seed)
     attrs = torch.randint(0, 2, (batch_size, n), generator=g).float()
+    index = torch.randperm(16, generator=g)[:batch_size] if batch_size <= 16 else torch.arange(batch_size)
     return {"image": _images(g, batch_size, size), "ref": _images(g, batch_size, size), "attrs": attrs,
-            "target_attrs": 1 - attrs}
+            "target_attrs": 1 - attrs, "index": index, "ref_index": index.roll(1)}
 
 
 def factor_batch(batch_size: int = 4, seed: int = 0, size: int = 32) -> dict:

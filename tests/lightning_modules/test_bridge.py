@@ -55,17 +55,20 @@ def test_references_are_a_permutation():
     m = make()
     batch = attr_batch(8)
     torch.manual_seed(1)
-    x, y_s, x_ref, y_t = m._references(batch)
+    x, y_s, x_ref, y_t, d_st, ref_index = m._references(batch)
+    assert torch.equal(d_st, y_t - y_s)
     matches = [[j for j in range(8) if torch.equal(x_ref[i], x[j])] for i in range(8)]
     assert all(len(js) == 1 for js in matches) and sorted(js[0] for js in matches) == list(range(8))
     assert all(torch.equal(y_t[i], y_s[js[0]]) for i, js in enumerate(matches))
+    assert all(ref_index[i] == batch["index"][js[0]] for i, js in enumerate(matches))  # r_M is read at the reference
 
 
 def test_references_from_the_batch_when_asked():
     m = make("method.references=batch")
     batch = attr_batch(4)
-    x, y_s, x_ref, y_t = m._references(batch)
-    assert torch.equal(x_ref, batch["ref"]) and torch.equal(y_t, batch["target_attrs"])
+    p = m._references(batch)
+    assert torch.equal(p.x_ref, batch["ref"]) and torch.equal(p.y_t, batch["target_attrs"])
+    assert torch.equal(p.ref_index, batch["ref_index"])
 
 
 # ---------------------------------------------------------------------------------------------- losses
@@ -82,8 +85,7 @@ def test_mode_seeking_inside_the_generator_loss_with_a_code_blind_generator():
     torch.nn.init.zeros_(m.G.to_rgb[1].weight)
     torch.nn.init.zeros_(m.G.to_rgb[1].bias)  # every code gives the same (zero) image
     batch = attr_batch()
-    x, y_s, x_ref, y_t = m._references(batch)
-    total, parts = m.generator_loss(x, y_s, x_ref, y_t, attribute_difference(y_s, y_t), m.syntheses)
+    total, parts = m.generator_loss(m._references(batch), m.syntheses)
     assert torch.isfinite(parts["ms"]) and parts["ms"] > 1e3 and torch.isfinite(total)
 
 
@@ -91,7 +93,7 @@ def test_every_loss_of_the_method_is_trained():
     m = make()
     attach_trainer(m)
     logs = m.train_iteration(attr_batch())
-    assert loss_names(logs, "G") == {"adv", "cls", "rec", "cyc", "sty", "ak", "ms"}
+    assert loss_names(logs, "G") == {"adv", "cls", "rec", "cyc", "sty", "ak", "latent", "ms"}
     assert loss_names(logs, "D") == {"adv", "cls", "gp"}
     assert m.syntheses == ["rand", "ref", "int"]
 
@@ -106,8 +108,8 @@ def test_published_weights_are_the_defaults():
 
 
 @pytest.mark.parametrize("modes,g_losses,syntheses", [
-    ("[label]", {"adv", "cls", "rec", "cyc", "ak", "ms"}, ["rand"]),
-    ("[reference]", {"adv", "cls", "rec", "cyc", "ak"}, ["ref"]),
+    ("[label]", {"adv", "cls", "rec", "cyc", "ak", "latent", "ms"}, ["rand"]),
+    ("[reference]", {"adv", "cls", "rec", "cyc", "ak", "latent"}, ["ref"]),
 ])
 def test_one_mode_alone_trains_its_path_only(modes, g_losses, syntheses):
     m = make(f"method.modes={modes}")
@@ -120,7 +122,46 @@ def test_zero_weights_switch_terms_off():
     m = make("method.lambda_ak=0", "method.lambda_ms=0", "method.lambda_sty=0", "method.interpolation=false")
     attach_trainer(m)
     logs = m.train_iteration(attr_batch())
-    assert loss_names(logs, "G") == {"adv", "cls", "rec", "cyc"} and m.syntheses == ["rand", "ref"]
+    assert loss_names(logs, "G") == {"adv", "cls", "rec", "cyc", "latent"} and m.syntheses == ["rand", "ref"]
+
+
+ONLY_LATENT = ("method.lambda_adv=0", "method.lambda_cls=0", "method.lambda_rec=0", "method.lambda_sty=0",
+               "method.lambda_ms=0")
+
+
+def test_authors_weighting_is_fifty_times_the_mean_of_two_cycles_and_keeping():
+    torch.manual_seed(0)
+    m = make(*ONLY_LATENT)
+    total, parts = m.generator_loss(m._references(attr_batch()), m.syntheses)
+    cyc_rand_plus_ref = 2 * parts["cyc"]  # parts["cyc"] is the mean of the two cycles
+    assert m.hparams.lambda_cyc_ak == 50.0
+    assert torch.allclose(total, 50.0 * (cyc_rand_plus_ref + parts["ak"]) / 3, rtol=1e-5)
+    assert torch.allclose(parts["latent"], (cyc_rand_plus_ref + parts["ak"]) / 3, rtol=1e-5)
+
+
+def test_paper_weighting_is_the_supplements_per_term_lambdas():
+    m = make(*ONLY_LATENT, "method.loss_weighting=paper")
+    total, parts = m.generator_loss(m._references(attr_batch()), m.syntheses)
+    assert "latent" not in parts
+    assert torch.allclose(total, 100.0 * parts["cyc"] + 100.0 * parts["ak"], rtol=1e-5)
+
+
+@pytest.mark.parametrize("stop", [True, False])
+def test_mode_seeking_stops_the_gradient_through_the_second_image(monkeypatch, stop):
+    import lightning_modules.bridge as bridge_module
+
+    seen = {}
+
+    def spy(code_a, code_b, image_a, image_b, eps):
+        seen.update(a=image_a.requires_grad, b=image_b.requires_grad, codes=(code_a, code_b))
+        return mode_seeking_loss(code_a, code_b, image_a, image_b, eps)
+
+    monkeypatch.setattr(bridge_module, "mode_seeking_loss", spy)
+    m = make(f"method.ms_stop_gradient={str(stop).lower()}", "method.references=batch")
+    p = m._references(attr_batch())
+    m.generator_loss(p, m.syntheses)
+    assert seen["a"] is (not stop) and seen["b"] is True  # sg(G(r1)) as the code, G(r) always trained
+    assert seen["codes"][1].abs().max() <= 1.0  # r is the stepped memory code, r1 fresh
 
 
 def test_bad_settings_are_one_sentence():
@@ -128,6 +169,9 @@ def test_bad_settings_are_one_sentence():
         make("method.modes=[labels]")
     with pytest.raises(ConfigError, match="multi_attribute"):
         make("method.view=multi_domain")
+    for key in ("architecture", "random_code", "loss_weighting", "references"):
+        with pytest.raises(ConfigError, match=f"method.{key}"):
+            make(f"method.{key}=nonsense")
     with pytest.raises(DatasetError, match="attr_names"):
         make(info={k: v for k, v in INFO.items() if k != "attr_names"})
 
