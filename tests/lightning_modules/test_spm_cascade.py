@@ -119,7 +119,7 @@ def test_hr_presets_pin_the_authors_values():
     c256 = compose_config(["run_dir=/tmp/unused", "experiment=spm_celeba_hq_hr"])
     assert (c256.data.image_size, c256.data.batch_size, c256.method.lr_size, c256.method.lambda_low) == (256, 8, 128, 0.4)
     assert c256.method.mid_size is None and c256.trainer.max_steps == 200000 and c256.method.enhancer.mask_residual
-    c512 = compose_config(["run_dir=/tmp/unused", "experiment=spm_celeba_hq_hr512"])
+    c512 = compose_config(["run_dir=/tmp/unused", "experiment=spm_celeba_hq_hr_512"])
     m = c512.method
     assert (c512.data.image_size, c512.data.batch_size, m.lr_size, m.mid_size, m.lambda_low) == (512, 4, 128, 256, 0.5)
     assert m.freeze_previous and m.enhancer_top_kernel == 7 and c512.trainer.max_steps == 200000
