@@ -15,13 +15,13 @@ evaluation protocol: ``python evaluate.py protocol=spm_table1 ckpt_paths=[full.c
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 from omegaconf import OmegaConf
 
-from metrics.fid import FidKid
 from suite.protocols.base import Column, EvalSettings, OurRows, PaperTable, Protocol, parse_rows
 from suite.protocols.paired import CheckpointFacts, checkpoint_facts
 
@@ -76,6 +76,18 @@ def _reals_config(config: dict) -> dict:
     return OmegaConf.to_container(cfg, resolve=False)
 
 
+def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
+    """FID of feature rows ``a`` (n1×d) and ``b`` (n2×d), in float64: ``‖μa − μb‖² + tr Σa + tr Σb − 2·tr √(Σa Σb)``.
+    With A, B the centred rows over √(n − 1), Σa = AᵀA and the non-zero eigenvalues of Σa Σb are the squared
+    singular values of A·Bᵀ, so ``tr √(Σa Σb)`` is the nuclear norm of A·Bᵀ: exact, and an n1×n2 SVD instead of a
+    d×d matrix square root (d = 2048 here, a few hundred test images)."""
+    a, b = a.double(), b.double()
+    A = (a - a.mean(0)) / math.sqrt(max(len(a) - 1, 1))
+    B = (b - b.mean(0)) / math.sqrt(max(len(b) - 1, 1))
+    cross = torch.linalg.svdvals(A @ B.T).sum()
+    return float((a.mean(0) - b.mean(0)).pow(2).sum() + A.pow(2).sum() + B.pow(2).sum() - 2 * cross)
+
+
 def fid_score(path: Path, settings: EvalSettings, features) -> tuple[float, int, int]:
     """(FID, reals, fakes) of one checkpoint on face-recognition ``features``: two-domain runs compare the real
     target-domain test images with the translated source-domain ones; multi-domain runs every real test image with
@@ -85,7 +97,8 @@ def fid_score(path: Path, settings: EvalSettings, features) -> tuple[float, int,
 
     dev = resolve_device(settings.device)
     module, dm, ckpt = load_checkpoint_run(path, dev)
-    fid = FidKid(features, "vggface2", kid=False, device=dev)
+    features = features.to(dev)
+    found: dict[str, list[torch.Tensor]] = {"real": [], "fake": []}
     loaders = [(dm, "fake")]
     if module.view == "two_domain":
         cfg = OmegaConf.create(_reals_config(ckpt["suite"]["config"]))
@@ -99,13 +112,14 @@ def fid_score(path: Path, settings: EvalSettings, features) -> tuple[float, int,
                 break
             x = batch["image"].to(dev)
             if role == "fake":
-                fid.update_fake(module.translate(x, module.sample_target(batch))["image"].float().clamp(-1, 1))
-                if len(loaders) == 1:
-                    fid.update_real(x)
-            else:
-                fid.update_real(x)
+                target = module.sample_target(batch)
+                target = target.to(dev) if torch.is_tensor(target) else target
+                found["fake"].append(features(module.translate(x, target)["image"].float().clamp(-1, 1)).cpu())
+            if role == "real" or len(loaders) == 1:
+                found["real"].append(features(x).cpu())
             seen += x.shape[0]
-    return fid.compute()["fid_vggface2"], fid.num_real, fid.num_fake
+    real, fake = torch.cat(found["real"]), torch.cat(found["fake"])
+    return frechet_distance(real, fake), len(real), len(fake)
 
 
 def accuracy(path: Path, settings: EvalSettings) -> float:

@@ -17,16 +17,34 @@ from suite.training import train
 from tests.methods import SPM_NETS
 
 
-@pytest.fixture
-def weights(tmp_path, monkeypatch):
-    """Randomly initialised VGGFace2 ResNet-50 weights saved as the port's .pkl (name → numpy array)."""
+@pytest.fixture(scope="module")
+def weights_file(tmp_path_factory):
+    """Randomly initialised VGGFace2 ResNet-50 weights saved as the port's .pkl (name → numpy array), once."""
     torch.manual_seed(0)
     state = {k: v.numpy() for k, v in VGGFace2ResNet50().state_dict().items() if not k.endswith("num_batches_tracked")}
-    path = tmp_path / "resnet50_ft_weight.pkl"
+    path = tmp_path_factory.mktemp("vggface2") / "resnet50_ft_weight.pkl"
     with open(path, "wb") as f:
         pickle.dump(state, f, protocol=2)
-    monkeypatch.setenv(ENV_VAR, str(path))
     return path
+
+
+@pytest.fixture
+def weights(weights_file, monkeypatch):
+    monkeypatch.setenv(ENV_VAR, str(weights_file))
+    return weights_file
+
+
+def test_frechet_distance_matches_the_d_by_d_formula():
+    from scipy import linalg
+
+    from suite.protocols.spm import frechet_distance
+
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(20, 8, generator=g, dtype=torch.float64), torch.randn(30, 8, generator=g, dtype=torch.float64) * 2 + 1
+    ca, cb = torch.cov(a.T).numpy(), torch.cov(b.T).numpy()
+    expected = float(((a.mean(0) - b.mean(0)) ** 2).sum()) + ca.trace() + cb.trace() - 2 * linalg.sqrtm(ca @ cb).real.trace()
+    assert frechet_distance(a, b) == pytest.approx(expected, rel=1e-8)
+    assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-9)
 
 
 def test_missing_weights_name_the_file(tmp_path, monkeypatch):
