@@ -41,14 +41,13 @@ _ALLOWED = {("collections", "OrderedDict"), ("builtins", "dict"), ("numpy", "nda
 def weights_path() -> Path:
     """The weights file: ``$VGGFACE2_WEIGHTS`` or the torch cache's ``resnet50_ft_weight.pkl``; WeightsMissingError
     (one sentence naming the file) when it is absent."""
-    env = os.environ.get(ENV_VAR)
-    path = Path(env) if env else Path(torch.hub.get_dir()) / "checkpoints" / DEFAULT_FILE
-    if not path.is_file():
-        raise WeightsMissingError(
-            f"protocol=spm_table1 needs the VGGFace2 ResNet-50 weights {path} (the {DEFAULT_FILE} of the PyTorch port "
-            f"of the VGGFace2 Caffe model; nothing is downloaded; put the file there or set {ENV_VAR}=<file>)."
-        )
-    return path
+    path = Path(os.environ.get(ENV_VAR) or Path(torch.hub.get_dir()) / "checkpoints" / DEFAULT_FILE)
+    if path.is_file():
+        return path
+    raise WeightsMissingError(
+        f"protocol=spm_table1 needs the VGGFace2 ResNet-50 weights {path} (the {DEFAULT_FILE} of the PyTorch port of "
+        f"the VGGFace2 Caffe model; nothing is downloaded; put the file there or set {ENV_VAR}=<file>)."
+    )
 
 
 class _NumpyOnly(pickle.Unpickler):

@@ -12,18 +12,13 @@ from lightning_modules.spm_labels import LabelCodec, resolve_classification
 from suite.errors import ConfigError
 from tests.conftest import compose_config
 from tests.helpers.batches import ATTR_INFO, INFO2, INFO5, attr_batch, domain_batch
+from tests.lightning_modules.test_spm import make as make_spm
+from tests.lightning_modules.test_spm import run_one_iteration as step
 from tests.methods import build
-from tests.trainer_stub import attach_trainer_stub as attach_trainer
 
 
 def make(*overrides: str, info=INFO2):
-    return build("spm", "method.n_critic=1", *overrides, info=info)
-
-
-def step(module, batch):
-    attach_trainer(module)
-    module.train()
-    return module.train_iteration(batch)
+    return make_spm(*overrides, info=info)
 
 
 # ------------------------------------------------------------------------------------------ classification
