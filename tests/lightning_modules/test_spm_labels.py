@@ -124,3 +124,13 @@ def test_stargan_presets_pin_the_published_values():
     from datamodules.rafd_layout import EXPRESSIONS
 
     assert len(EXPRESSIONS) == 8
+
+
+def test_stargan_multi_label_runs_on_attribute_data(make_cfg):
+    from suite.training import train
+    from tests.methods import SPM_NETS
+
+    result = train(make_cfg("method=stargan", *SPM_NETS, "method.view=multi_attribute", "data=synthfaces",
+                            "data.attributes=[Smiling,Eyeglasses,Bangs]", "data.image_size=32", "data.batch_size=2",
+                            "data.train_size=4", "data.test_size=2", "data.val_size=2", "trainer.fast_dev_run=true"))
+    assert result["iteration"] == 1 and result["module"].D.cls_head.out_channels == 3
