@@ -3,6 +3,7 @@
     python translate.py --ckpt <run>/checkpoints/last.ckpt --input face.jpg|folder/ --target happy --out out/
     python translate.py --ckpt bridge.ckpt --input face.jpg --target Smiling=1,Eyeglasses=0 --out out/
     python translate.py --ckpt disent.ckpt --input face.jpg --reference ref.jpg --out out/
+    python translate.py --ckpt smiling.ckpt --ckpt eyebrows.ckpt --input faces/ --out out/   # SPM Fig. 7: fields added
 
 Applies the training crop/resize, writes ``<out>/<name>.png`` and masks/flows as ``<name>_<key>.png``.
 Errors the user can fix print one sentence and exit with status 2.
@@ -19,7 +20,8 @@ import torch
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--ckpt", required=True, help="a checkpoint written by train.py")
+    parser.add_argument("--ckpt", required=True, action="append",
+                        help="a checkpoint written by train.py; several SPM checkpoints combine their motion fields")
     parser.add_argument("--input", required=True, help="an image file or a folder of images")
     parser.add_argument("--target", default=None, help="domain name/index, or Name=0|1,… for attribute methods")
     parser.add_argument("--reference", default=None, help="a reference image (reference-based methods)")
@@ -41,7 +43,13 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     try:
-        module, ckpt = load_module(args.ckpt, args.device)
+        if len(args.ckpt) > 1:
+            from lightning_modules.spm_combine import translate_files
+
+            for written in translate_files(args.ckpt, args.input, Path(args.out), args.device):
+                print(written)
+            return 0
+        module, ckpt = load_module(args.ckpt[0], args.device)
         info = ckpt["suite"]["data_info"]
         run_cfg = OmegaConf.create(ckpt["suite"]["config"])
         view = info.get("view") or run_cfg.method.view

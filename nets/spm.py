@@ -40,6 +40,19 @@ from torch import nn
 from nets.aggan import DiscriminatorOutput
 from nets.blocks import ConvNormAct, ResidualBlock, deconv_up, init_weights, tile_labels
 
+INITS = ("normal", "default", "pytorch", "xavier", "kaiming")
+
+
+def initialise(module: nn.Module, kind: str) -> None:
+    """Weight initialisation by name: ``pytorch`` leaves PyTorch's own (uniform conv weights *and* biases, IN
+    weights 1) exactly as the authors' code (``mikirui/ADSPM`` ``models.py``, ``yunjey/stargan`` ``model.py``) has
+    it; ``normal`` is N(0, 0.02) conv weights, N(1, 0.02) IN weights, zero biases; ``default`` keeps PyTorch's conv
+    weights but sets IN weights N(1, 0.02) and zeroes biases (``nets.blocks.init_weights``)."""
+    if kind not in INITS:
+        raise ValueError(f"unknown init {kind!r}; expected one of {', '.join(INITS)}")
+    if kind != "pytorch":
+        init_weights(module, kind)
+
 
 # ------------------------------------------------------------------------------------------------- warping
 def identity_grid(height: int, width: int, device=None, dtype=None) -> torch.Tensor:
@@ -151,7 +164,9 @@ class SPMGenerator(nn.Module):
             with the motion module off nothing would then carry the target into R, so ``None`` (auto) turns it
             on exactly when ``motion`` is off **[inferred]**.
         norm, pad_mode: instance norm; zero padding in residual blocks (StarGAN).
-        init: weight initialisation (``normal`` N(0, 0.02) | ``default`` PyTorch's, as StarGAN's code).
+        init: weight initialisation (:func:`initialise`): ``normal`` N(0, 0.02) is this suite's choice for SPM
+            **[inferred]** — the authors' ``models.py`` initialises nothing (PyTorch's defaults, ``init=pytorch``)
+            and their training code, where an init could live, is not released; StarGAN uses ``pytorch``.
 
     With ``motion`` and ``refinement`` both off the generator is StarGAN's (see the module docstring).
     """
@@ -190,7 +205,7 @@ class SPMGenerator(nn.Module):
             else None
         )
         self.image_head = UpsamplingHead(ch, 3, n_downsampling, 7, "tanh", norm) if not (motion or refinement) else None
-        init_weights(self, init)
+        initialise(self, init)
 
     @property
     def is_stargan(self) -> bool:
@@ -236,14 +251,16 @@ class SPMGenerator(nn.Module):
 
 # ------------------------------------------------------------------------------------------------ HR stage
 class EnhancementNet(nn.Module):
-    """T (Sec. 3.3): Conv3 ngf-IN-ReLU, ``n_blocks`` residual block(s), Conv3 back to ``channels``, tanh."""
+    """T (Sec. 3.3): Conv(k) ngf-IN-ReLU, ``n_blocks`` residual block(s) (3×3), Conv(k) back to ``channels``,
+    tanh; k = 3 for the 256 stage, 7 for the 512 stage (``*_refine512`` in the authors' ``WarpGenerator512``)."""
 
-    def __init__(self, channels: int, ngf: int = 32, n_blocks: int = 1, norm: str = "instance", pad_mode: str = "zeros") -> None:
+    def __init__(self, channels: int, ngf: int = 32, n_blocks: int = 1, norm: str = "instance", pad_mode: str = "zeros",
+                 kernel: int = 3) -> None:
         super().__init__()
         self.body = nn.Sequential(
-            ConvNormAct(channels, ngf, 3, norm=norm, act="relu"),
+            ConvNormAct(channels, ngf, kernel, norm=norm, act="relu"),
             *[ResidualBlock(ngf, norm=norm, pad_mode=pad_mode) for _ in range(n_blocks)],
-            nn.Conv2d(ngf, channels, 3, 1, 1),
+            nn.Conv2d(ngf, channels, kernel, 1, kernel // 2),
             nn.Tanh(),
         )
 
@@ -255,23 +272,27 @@ class HighResolutionSPM(nn.Module):
     """T_w, T_r, T_m and their composition with the up-sampled LR fields (Sec. 3.3):
 
     ``w_h = U(w_l) + λw·T_w(U(w_l))``, ``m_h = clamp(U(m_l) + T_m(U(m_l)), 0, 1)``,
-    ``r_h = (U(r_l) + T_r(U(r_l)))·m_h``, ``I_t^h = clamp(warp(I_h, w_h) + r_h, −1, 1)``.
+    ``r_h = (U(r_l·m_l) + T_r(U(r_l·m_l)))·m_h``, ``I_t^h = clamp(warp(I_h, w_h) + r_h, −1, 1)``.
 
-    The λw on T_w's correction keeps it on the motion field's scale (a tanh of ±1 would be 10× the largest
-    LR motion) **[inferred]**; the flow's extent-fraction units need no rescaling when up-sampled.
+    As the authors' ``WarpGenerator256/512.forward``: the λw on T_w's correction (``flow_refine(·)·coff``) and the
+    up-sampling of the *masked* LR residual (``low_refine_x = refine(warp_x)·mask``); ``mask_residual=false``
+    up-samples the unmasked r_l (this suite before issue #21). The same module is the 512 stage of the cascade,
+    fed the 256 stage's output (``kernel=7``). The flow's extent-fraction units need no rescaling when up-sampled.
     Only the nets for the modules the LR generator has are built.
     """
 
     def __init__(self, motion: bool = True, refinement: bool = True, lambda_w: float = 0.1, ngf: int = 32, n_blocks: int = 1,
-                 norm: str = "instance", pad_mode: str = "zeros", init: str = "normal") -> None:
+                 norm: str = "instance", pad_mode: str = "zeros", init: str = "normal", kernel: int = 3,
+                 mask_residual: bool = True) -> None:
         super().__init__()
         if not (motion or refinement):
             raise ValueError("the HR stage enhances the motion field and/or the refinement; both are off")
         self.lambda_w = float(lambda_w)
-        self.T_w = EnhancementNet(2, ngf, n_blocks, norm, pad_mode) if motion else None
-        self.T_r = EnhancementNet(3, ngf, n_blocks, norm, pad_mode) if refinement else None
-        self.T_m = EnhancementNet(1, ngf, n_blocks, norm, pad_mode) if refinement else None
-        init_weights(self, init)
+        self.mask_residual = bool(mask_residual)
+        self.T_w = EnhancementNet(2, ngf, n_blocks, norm, pad_mode, kernel) if motion else None
+        self.T_r = EnhancementNet(3, ngf, n_blocks, norm, pad_mode, kernel) if refinement else None
+        self.T_m = EnhancementNet(1, ngf, n_blocks, norm, pad_mode, kernel) if refinement else None
+        initialise(self, init)
 
     def forward(self, x_high: torch.Tensor, low: SPMOutput) -> SPMOutput:
         size = x_high.shape[-1]
@@ -282,7 +303,8 @@ class HighResolutionSPM(nn.Module):
         deformed = warp(x_high, flow) if flow is not None else x_high
         if self.T_r is None:
             return SPMOutput(deformed, deformed if flow is not None else None, flow, None, None, low)
-        up_m, up_r = resize(low.mask, size), resize(low.residual, size)
+        low_r = low.residual * low.mask if self.mask_residual else low.residual
+        up_m, up_r = resize(low.mask, size), resize(low_r, size)
         mask = (up_m + self.T_m(up_m)).clamp(0, 1)
         residual = up_r + self.T_r(up_r)
         image = (deformed + residual * mask).clamp(-1, 1)
@@ -336,7 +358,7 @@ class StarGANDiscriminator(nn.Module):
         self.src_head = nn.Conv2d(ch_in, 1, 3, 1, 1, bias=False)
         self.cls_head = nn.Conv2d(ch_in, num_classes, final, bias=False) if num_classes else None
         self.n_layers = n_layers
-        init_weights(self, init)
+        initialise(self, init)
 
     def forward(self, x: torch.Tensor) -> DiscriminatorOutput:
         f = self.trunk(x)
@@ -372,7 +394,7 @@ class MotionClassifier(nn.Module):
             ch_in, ch = ch, ch * 2
         self.trunk = nn.Sequential(*layers)
         self.cls_head = nn.Conv2d(ch_in, num_classes, final, bias=False)
-        init_weights(self, init)
+        initialise(self, init)
 
     def forward(self, flow: torch.Tensor, image: torch.Tensor, label: torch.Tensor | None = None) -> torch.Tensor:
         inp = [flow, image]
@@ -393,6 +415,7 @@ __all__ = [
     "HighResolutionSPM",
     "StarGANDiscriminator",
     "MotionClassifier",
+    "initialise",
     "warp",
     "flow_to_pixels",
     "identity_grid",
