@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from datamodules.layouts import malformed, read_annotation
 from datamodules.images import reason
+from datamodules.layouts import malformed, read_annotation
 from suite.errors import DatasetError
 
 DATASETS = ("mnist", "usps", "mnistm")

@@ -274,7 +274,7 @@ def write_arface(root: Path, persons=ARFACE_PERSONS, images=ARFACE_IMAGES, size:
 
 
 # ---------------------------------------------------------------------------------------------- pix2pix maps
-def write_maps(root: Path, train: int = 4, val: int = 3, size: int = 24, seed: int = 9) -> Path:
+def write_maps(root: Path, train: int = 4, val: int = 3, size: int = 32, seed: int = 9) -> Path:
     """pix2pix's maps: ``train/1.jpg …`` and ``val/1.jpg …``, each a ``2·size × size`` JPEG with the "photo" on
     the left half and the "map" on the right (the real ones: 1200×600, 1,096 train and 1,098 val pairs). The map of
     pair k is the photo's colours inverted, so a test can tell the halves apart. Returns root."""

@@ -26,11 +26,11 @@ from typing import Any
 
 from PIL import Image
 
+from datamodules.base import check_choice
 from datamodules.images import ImageRecord
 from datamodules.parts import PartPreprocess, part_path
 from datamodules.record_datasets import RecordDataset
 from datamodules.records import RecordsDataModule
-from datamodules.base import check_choice
 from suite.errors import DatasetError
 
 ENV_VAR = "MAPS_ROOT"

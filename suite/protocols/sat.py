@@ -15,7 +15,7 @@ Self-Regularization and Attention", ICLR 2019 submission, Sec. 3.2) as evaluatio
 
 Rows: a ``method=sat`` checkpoint is "Ours" (without attention, as the paper trains both tables; other switched
 flags keep their own label), a ``method=cyclegan`` checkpoint is "CycleGAN" (trained on the same presets:
-``experiment=sat_maps method=cyclegan`` …). The other published rows (Pix2Pix, CoGAN, PixelDA, UNIT) are not
+``experiment=sat_maps method=cyclegan "~method.use_attention"`` …). The other published rows (Pix2Pix, CoGAN, PixelDA, UNIT) are not
 methods of this suite and stay published figures only. Several checkpoints of a row (seeds) show as mean ± std.
 """
 

@@ -10,8 +10,8 @@ import pytest
 
 from datamodules.digits import DigitsDataModule
 from datamodules.digits_layout import read_idx, read_usps
-from suite.errors import DatasetError
 from datamodules.fake_layouts import idx_bytes, write_mnist, write_mnistm, write_usps
+from suite.errors import DatasetError
 from tests.datamodules.fixtures import train_once
 
 
