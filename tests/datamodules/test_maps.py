@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from datamodules.fake_layouts import write_maps
 from datamodules.maps import MapsDataModule
