@@ -271,3 +271,91 @@ def write_arface(root: Path, persons=ARFACE_PERSONS, images=ARFACE_IMAGES, size:
                 _save(img, path)
     (root / "README.txt").write_text("AR Face stand-in: generated pictures, no real faces\n")
     return root
+
+
+# ---------------------------------------------------------------------------------------------- pix2pix maps
+def write_maps(root: Path, train: int = 4, val: int = 3, size: int = 32, seed: int = 9) -> Path:
+    """pix2pix's maps: ``train/1.jpg …`` and ``val/1.jpg …``, each a ``2·size × size`` JPEG with the "photo" on
+    the left half and the "map" on the right (the real ones: 1200×600, 1,096 train and 1,098 val pairs). The map of
+    pair k is the photo's colours inverted, so a test can tell the halves apart. Returns root."""
+    rng = np.random.default_rng(seed)
+    for split, count in (("train", train), ("val", val)):
+        for k in range(1, count + 1):
+            photo = np.asarray(picture(rng, size, size))
+            _save(Image.fromarray(np.concatenate([photo, 255 - photo], axis=1)), root / split / f"{k}.jpg")
+    return root
+
+
+# ---------------------------------------------------------------------------------------------- digits
+def idx_bytes(values: np.ndarray) -> bytes:
+    """uint8 ``values`` (N labels or N×H×W images) as an IDX file: magic 0x0801 / 0x0803, big-endian sizes."""
+    values = np.asarray(values, dtype=np.uint8)
+    header = (0x0800 + values.ndim).to_bytes(4, "big") + b"".join(int(n).to_bytes(4, "big") for n in values.shape)
+    return header + values.tobytes()
+
+
+def digit_pictures(rng: np.random.Generator, digits: np.ndarray, side: int) -> np.ndarray:
+    """N×side×side uint8 "digits": a bright bar whose row is the digit (so a classifier can learn them)."""
+    images = rng.integers(0, 40, (len(digits), side, side), dtype=np.uint8)
+    for i, d in enumerate(digits):
+        row = int(d) * side // 10
+        images[i, row: row + max(1, side // 10), 2: side - 2] = 255
+    return images
+
+
+def write_mnist(root: Path, train: int = 20, test: int = 10, gz: bool = False, seed: int = 10) -> dict:
+    """torchvision's MNIST folder ``root/MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte`` (``gz``: the
+    downloaded ``.gz`` files instead), 28×28 digits with labels cycling 0–9. Returns split → labels."""
+    rng = np.random.default_rng(seed)
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for split, prefix, n in (("train", "train", train), ("test", "t10k", test)):
+        digits = np.arange(n) % 10
+        for kind, values in (("images-idx3", digit_pictures(rng, digits, 28)), ("labels-idx1", digits)):
+            path = raw / f"{prefix}-{kind}-ubyte"
+            data = idx_bytes(values)
+            if gz:
+                import gzip
+
+                path = path.with_name(path.name + ".gz")
+                data = gzip.compress(data)
+            path.write_bytes(data)
+        out[split] = digits
+    return out
+
+
+def write_usps(root: Path, train: int = 20, test: int = 10, seed: int = 11) -> dict:
+    """torchvision's USPS files ``root/usps.bz2`` and ``root/usps.t.bz2`` (libsvm: ``<label 1–10> 1:<v> …
+    256:<v>``, values in [−1, 1]), 16×16 digits with labels cycling 0–9. Returns split → labels (0–9)."""
+    import bz2
+
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for split, name, n in (("train", "usps.bz2", train), ("test", "usps.t.bz2", test)):
+        digits = (np.arange(n) + 3) % 10
+        pixels = digit_pictures(rng, digits, 16).astype(np.float64) / 255 * 2 - 1
+        lines = [f"{d + 1} " + " ".join(f"{j + 1}:{v:.6f}" for j, v in enumerate(img.ravel()))
+                 for d, img in zip(digits, pixels)]
+        (root / name).write_bytes(bz2.compress(("\n".join(lines) + "\n").encode()))
+        out[split] = digits
+    return out
+
+
+def write_mnistm(root: Path, train: int = 20, test: int = 10, seed: int = 12) -> dict:
+    """The MNIST-M release unpacked at ``root/mnist_m/``: ``mnist_m_{train,test}/00000000.png …`` (28×28
+    colour) and ``mnist_m_{train,test}_labels.txt`` (``00000000.png 5`` a line). Returns split → labels."""
+    rng = np.random.default_rng(seed)
+    base = root / "mnist_m"
+    out = {}
+    for split, n in (("train", train), ("test", test)):
+        digits = (np.arange(n) + 5) % 10
+        grey = digit_pictures(rng, digits, 28)
+        names = [f"{i:08d}.png" for i in range(n)]
+        for name, img in zip(names, grey):
+            colour = np.asarray(picture(rng, 28, 28)).astype(np.int16)
+            _save(Image.fromarray(np.abs(colour - img[..., None]).astype(np.uint8)), base / f"mnist_m_{split}" / name)
+        (base / f"mnist_m_{split}_labels.txt").write_text("".join(f"{f} {d}\n" for f, d in zip(names, digits)))
+        out[split] = digits
+    return out

@@ -16,7 +16,10 @@ One generator, one direction (x ∈ X → Y; the datamodule's ``direction`` says
   Phase lengths are iteration counts (``phases.g0``, ``phases.attention``; phase 3 is the rest), so the phase
   follows from the checkpointed iteration counter and a resumed run continues mid-phase.
 - Adaptive weight induction (``AdaptiveWeightInduction``): λ starts at 0 and rises by ``step`` every ``every``
-  iterations until the smoothed adversarial loss sinks below ℓ_adv^t (``threshold``); then λ holds. Restarted at
+  iterations until the smoothed adversarial loss sinks below ℓ_adv^t (``threshold``); then λ holds — but never
+  before it has risen ``min_increments`` times (the guard **[inferred: 1]**: the paper starts at 0 "then
+  gradually increase[s] λ", so at least once; without it a discriminator already ahead at a phase start holds λ
+  at 0 and leaves G without self-regularisation for the whole phase). Restarted at
   the start of the G0 and the attention phases (the paper: "we repeat such process both when training G0 and
   G_attn"); the joint phase keeps the held λ (``restart_phases`` to change that). Threshold, step, interval and
   smoothing are not published: config values **[inferred]**. Which adversarial loss: the paper says raising λ
@@ -25,7 +28,11 @@ One generator, one direction (x ∈ X → Y; the datamodule's ``direction`` says
   ``monitor=discriminator`` by default **[inferred]**, ``monitor=generator`` with ``stop_when=above`` as the
   other reading. ``mode=fixed`` holds λ at ``fixed`` throughout (for comparison).
 
-Sec. 3: Adam lr 2e-4, a history of 50 generated images for D, linear lr decay over the second half, 256 px.
+Sec. 3: Adam lr 2e-4, a history of 50 generated images for D, 256 px; "trained from scratch ... Starting from 5k
+iteration, we linearly decay the learning rate over the remaining 5k iterations" — read per phase
+(``schedule.per_phase``, :meth:`SAT.phase_lr_factor`): each phase's optimizer is constant for the first
+``decay_start_fraction`` of its phase and decays linearly to 0 at the phase's end; D follows the phase being
+trained **[inferred]** (one D runs through all phases; it restarts at full lr with each phase).
 """
 
 from __future__ import annotations
@@ -46,6 +53,7 @@ from lightning_modules.losses import (
     gradient_penalty,
     perceptual_self_regularization,
 )
+from lightning_modules.schedules import linear_decay_from
 from nets.sat import SATOutput, compose
 from nets.vgg import VGG19Features
 from suite.errors import ConfigError
@@ -54,6 +62,7 @@ log = logging.getLogger(__name__)
 
 PHASES = {1: "g0", 2: "attention", 3: "joint"}
 PHASE_OPTIMIZER = {1: "G0", 2: "A", 3: "joint"}
+OPTIMIZER_PHASE = {name: phase for phase, name in PHASE_OPTIMIZER.items()}  # D: none (it follows the phase trained)
 REGULARIZERS = ("perceptual", "l1", "l2")
 
 
@@ -65,10 +74,13 @@ class AdaptiveWeightInduction:
     - the smoothed loss s ← β·s + (1−β)·ℓ (s = ℓ at the first update after a restart; β = ``smoothing``);
     - once s crosses ``threshold`` (``stop_when=below``: s < threshold; ``above``: s > threshold) λ holds until
       the next ``restart``;
-    - otherwise every ``every``-th update raises λ by ``step`` (capped at ``max_value`` when set).
+    - otherwise every ``every``-th update raises λ by ``step`` (capped at ``max_value`` when set);
+    - the guard: the hold test waits until λ has been raised ``min_increments`` times since the restart, so λ
+      cannot stay at ``start`` (0) when the loss is already below the threshold at the first update
+      **[inferred: 1]**; ``min_increments=0`` is the unguarded rule.
     ``mode=fixed`` returns ``fixed`` always (s is still tracked, for the logs). Non-finite losses are ignored.
 
-    All state (λ, s, holding, the update count, the phase it was restarted for) is plain Python in
+    All state (λ, s, holding, the update and increment counts, the phase it was restarted for) is plain Python in
     ``state_dict()`` so a checkpoint resumes the induction exactly where it was.
     """
 
@@ -83,6 +95,7 @@ class AdaptiveWeightInduction:
         stop_when: str = "below",
         max_value: float | None = None,
         fixed: float = 1.0,
+        min_increments: int = 1,
     ) -> None:
         if mode not in ("adaptive", "fixed"):
             raise ConfigError(f"method.induction.mode must be adaptive or fixed, got '{mode}'.")
@@ -96,6 +109,9 @@ class AdaptiveWeightInduction:
         self.threshold, self.smoothing, self.stop_when = float(threshold), float(smoothing), stop_when
         self.max_value = None if max_value is None else float(max_value)
         self.fixed = float(fixed)
+        if isinstance(min_increments, bool) or not isinstance(min_increments, int) or min_increments < 0:
+            raise ConfigError(f"method.induction.min_increments must be an integer ≥ 0, got {min_increments!r}.")
+        self.min_increments = min_increments
         self.phase: int | None = None
         self.restart()
 
@@ -105,6 +121,7 @@ class AdaptiveWeightInduction:
         self.smoothed: float | None = None
         self.holding = self.mode == "fixed"
         self.count = 0
+        self.increments = 0
         self.phase = phase
 
     def crossed(self) -> bool:
@@ -120,23 +137,26 @@ class AdaptiveWeightInduction:
         self.smoothed = loss if self.smoothed is None else self.smoothing * self.smoothed + (1 - self.smoothing) * loss
         if self.holding:
             return self.value
-        if self.crossed():
+        if self.crossed() and self.increments >= self.min_increments:
             self.holding = True
         elif self.count % self.every == 0:
             self.value += self.step
+            self.increments += 1
             if self.max_value is not None:
                 self.value = min(self.value, self.max_value)
         return self.value
 
     def state_dict(self) -> dict[str, Any]:
         return {"value": self.value, "smoothed": self.smoothed, "holding": self.holding, "count": self.count,
-                "phase": self.phase}
+                "increments": self.increments, "phase": self.phase}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.value = float(state["value"])
         self.smoothed = None if state["smoothed"] is None else float(state["smoothed"])
         self.holding = bool(state["holding"])
         self.count = int(state["count"])
+        # checkpoints from before the guard: one increment per `every` updates until the hold
+        self.increments = int(state.get("increments", self.count // self.every))
         self.phase = None if state["phase"] is None else int(state["phase"])
 
 
@@ -237,6 +257,10 @@ class SAT(GANModule):
         self.build_ema(["G0", "A"] if use_attention else ["G0"])
         if "lr_joint" not in self.optim_cfg:
             self.optim_cfg = {**self.optim_cfg, "lr_joint": float(self.optim_cfg["lr"]) * joint_lr_scale}
+        self.per_phase = bool((self.schedule_cfg or {}).get("per_phase", False))
+        if self.per_phase and self.uses_epochs():
+            raise ConfigError("method.schedule.per_phase decays within each phase's iterations; give "
+                              "method.schedule.decay_start_fraction (of each phase), not decay_start_epoch.")
         last = self.phase_lengths["g0"] + self.phase_lengths["attention"]
         if use_attention and 0 < self.max_iterations <= last:
             log.info("method=%s: %d iterations end before the joint phase (starts at %d).", self.method_name,
@@ -254,7 +278,35 @@ class SAT(GANModule):
         groups["D"] = list(self.D.parameters())
         return groups
 
+    def configure_optimizers(self):
+        """The base optimizers; with ``schedule.per_phase`` each one's lr follows :meth:`phase_lr_factor`."""
+        optimizers, schedulers = super().configure_optimizers()
+        if self.per_phase:
+            for name, sched in zip(self._optimizer_names, schedulers):
+                sched.lr_lambdas = [lambda _epoch, m=self, n=name: m.phase_lr_factor(n)]
+        return optimizers, schedulers
+
     # ---------------------------------------------------------------------------------------- schedules
+    def phase_span(self, phase: int) -> tuple[int, int]:
+        """[first, end) iterations of ``phase``; without attention phase 1 is the whole run."""
+        g0, attention = self.phase_lengths["g0"], self.phase_lengths["attention"]
+        if self.A is None:
+            return 0, self.max_iterations
+        return {1: (0, g0), 2: (g0, g0 + attention), 3: (g0 + attention, self.max_iterations)}[phase]
+
+    def phase_lr_factor(self, name: str) -> float:
+        """The lr multiplier of optimizer ``name`` at the current iteration, per phase (Sec. 3: constant, then
+        linear decay to 0 over the phase's last ``1 − decay_start_fraction``): G0, A and joint by their own
+        phase, D by the phase being trained. With ``per_phase`` off: the base's one schedule over the run."""
+        if not self.per_phase:
+            return self.lr_factor()
+        phase = OPTIMIZER_PHASE.get(name) or self.phase_at(self.iteration)
+        first, end = self.phase_span(phase)
+        fraction = (self.schedule_cfg or {}).get("decay_start_fraction")
+        if fraction is None:
+            return 1.0
+        return linear_decay_from(self.iteration, first + float(fraction) * (end - first), end)
+
     def phase_at(self, iteration: int) -> int:
         """Training phase (1 = G0, 2 = attention, 3 = joint) of a 0-based iteration."""
         if self.A is None or iteration < self.phase_lengths["g0"]:

@@ -92,6 +92,10 @@ class AttentionBranch(nn.Module):
         train_encoder: fine-tune the VGG layers (paper: warm-started, i.e. trained on); False keeps them fixed and
             out of the optimizer.
         out_kernel: kernel of the last conv (before the sigmoid) **[inferred]**, reflect-padded like G0's.
+        out_bias: the initial bias of that conv, the mask's prior (None: ``init``'s, 0 for ``normal``): 0 starts
+            A(x) ≈ 0.5 everywhere, a negative
+            value starts it near 0 (sigmoid(out_bias)), so the adversarial loss must open it where the change is
+            **[inferred]** (the paper gives no initialisation).
     """
 
     def __init__(
@@ -105,6 +109,7 @@ class AttentionBranch(nn.Module):
         out_kernel: int = 7,
         weights_path: str | None = None,
         init: str = "normal",
+        out_bias: float | None = None,
     ) -> None:
         super().__init__()
         self.encoder = VGG19Features([encoder_layer], pretrained=pretrained, frozen=not train_encoder,
@@ -123,6 +128,8 @@ class AttentionBranch(nn.Module):
         pad = out_kernel // 2
         self.decoder = nn.Sequential(*ups, nn.ReflectionPad2d(pad), nn.Conv2d(ch, 1, out_kernel))
         init_weights(self.decoder, init)
+        if out_bias is not None:
+            nn.init.constant_(self.out_conv.bias, float(out_bias))
 
     @property
     def out_conv(self) -> nn.Conv2d:

@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from suite.errors import ConfigError
-from suite.protocols import aggan, bridge, disent, spm
+from suite.protocols import aggan, bridge, disent, sat, spm
 from suite.protocols.base import Column, EvalSettings, OurRows, PaperTable, Protocol
 from suite.protocols.markdown import render, table_cells, write
 
 __all__ = ["PROTOCOLS", "Column", "EvalSettings", "OurRows", "PaperTable", "Protocol", "get_protocol", "render",
            "run_protocol"]
 
-_PAPERS = (aggan, bridge, disent, spm)  # each paper module's PROTOCOLS
+_PAPERS = (aggan, bridge, disent, sat, spm)  # each paper module's PROTOCOLS
 PROTOCOLS: dict[str, Protocol] = {p.name: p for module in _PAPERS for p in module.PROTOCOLS}
 
 

@@ -16,7 +16,7 @@ scale-free; MSE scaled to 0..255).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,8 +84,9 @@ class PairedScores:
     num_images: int
 
 
-def paired_scores(path: str | Path, settings: EvalSettings) -> PairedScores | None:
-    """Translate the checkpoint's test (or val) split and score it against ``gt``; None when batches carry no ``gt``."""
+def translated_batches(path: str | Path, settings: EvalSettings) -> Iterator[tuple[torch.Tensor, dict[str, Any]]]:
+    """(G(x) clamped to [-1, 1], the batch on the device) over the checkpoint's test (or val) split, up to
+    ``settings.max_images`` images; the translation under ``no_grad`` and the settings' precision."""
     from suite.evaluation import autocast_dtype, autocast_method, load_checkpoint_run, resolve_device
 
     dev = resolve_device(settings.device)
@@ -94,19 +95,27 @@ def paired_scores(path: str | Path, settings: EvalSettings) -> PairedScores | No
     dm.batch_size = settings.batch_size
     dm.setup("test")
     loader = dm.test_dataloader() if settings.split == "test" else dm.val_dataloader()
-    book, seen = MetricBook(), 0
+    seen = 0
     with torch.no_grad():
         for batch in loader:
             if settings.max_images is not None and seen >= settings.max_images:
-                break
-            if batch.get("gt") is None:
-                return None
+                return
             batch = {k: (v.to(dev) if torch.is_tensor(v) else v) for k, v in batch.items()}
             fake = module.translate(batch["image"], module.sample_target(batch))["image"].float().clamp(-1, 1)
-            gt = batch["gt"].float()
-            book.update(pair_scores(fake, gt, settings.eight_bit))
-            book.update({f"{k}_input": v for k, v in pair_scores(batch["image"].float(), gt, settings.eight_bit).items()})
             seen += batch["image"].shape[0]
+            yield fake, batch
+
+
+def paired_scores(path: str | Path, settings: EvalSettings) -> PairedScores | None:
+    """Translate the checkpoint's test (or val) split and score it against ``gt``; None when batches carry no ``gt``."""
+    book, seen = MetricBook(), 0
+    for fake, batch in translated_batches(path, settings):
+        if batch.get("gt") is None:
+            return None
+        gt = batch["gt"].float()
+        book.update(pair_scores(fake, gt, settings.eight_bit))
+        book.update({f"{k}_input": v for k, v in pair_scores(batch["image"].float(), gt, settings.eight_bit).items()})
+        seen += batch["image"].shape[0]
     if not seen:
         return None
     means = book.means()

@@ -11,7 +11,9 @@ from datamodules.arface import ARFaceDataModule
 from datamodules.bu3dfe import BU3DFEDataModule
 from datamodules.celeba import CelebADataModule
 from datamodules.celeba_hq import CelebAHQDataModule
+from datamodules.digits import DigitsDataModule
 from datamodules.folder import FolderDataModule
+from datamodules.maps import MapsDataModule
 from datamodules.multipie import MultiPIEDataModule
 from datamodules.rafd import RaFDDataModule
 from suite.errors import DatasetError
@@ -23,7 +25,9 @@ REAL = [
     (BU3DFEDataModule, "F0001_AN01WH_F2D.bmp"),
     (CelebADataModule, "Img/img_align_celeba"),
     (CelebAHQDataModule, "CelebA-HQ-img/0.jpg"),
+    (DigitsDataModule, "MNIST/raw/"),
     (FolderDataModule, "trainA"),
+    (MapsDataModule, "train/<n>.jpg"),
     (MultiPIEDataModule, "session0{1-4}/multiview"),
     (RaFDDataModule, "Rafd{angle}_{model}"),
 ]

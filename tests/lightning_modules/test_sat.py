@@ -261,7 +261,7 @@ def test_checkpoint_holds_lambda_and_resume_continues_mid_phase(make_cfg, tmp_pa
     assert ckpt["suite"]["iteration"] == 3 and len(ckpt["optimizer_states"]) == 4
     # phase 2 began at iteration 2 (λ restarted), one update since
     assert ckpt["sat"]["induction"] == {"value": 0.5, "smoothed": pytest.approx(ckpt["sat"]["induction"]["smoothed"]),
-                                        "holding": False, "count": 1, "phase": 2}
+                                        "holding": False, "count": 1, "increments": 1, "phase": 2}
     with pytest.warns(UserWarning):
         resumed = train(make_cfg(*common, "trainer.max_steps=6", f"ckpt_path={first['checkpoint']}", run_dir=tmp_path / "b"))
     module = resumed["module"]

@@ -75,3 +75,20 @@ def test_five_layer_patchgan_discriminator():
     convs = [m for m in d.modules() if isinstance(m, nn.Conv2d)]
     assert len(convs) == 5 and [c.stride[0] for c in convs] == [2, 2, 2, 1, 1]
     assert d(torch.zeros(2, 3, 32, 32)).src.shape == (2, 1, 3, 3)  # one score per patch
+
+
+def test_mask_prior_sets_the_initial_attention():
+    """out_bias: the bias before the sigmoid at initialisation (None keeps init's 0); same weights otherwise, so the
+    logits of A(x) move by exactly out_bias."""
+    x = torch.rand(2, 3, 16, 16) * 2 - 1
+    torch.manual_seed(0)
+    default = AttentionBranch(decoder_channels=[8, 4], pretrained=False).eval()
+    torch.manual_seed(0)
+    prior = AttentionBranch(decoder_channels=[8, 4], pretrained=False, out_bias=-2.0).eval()
+    assert default.out_conv.bias.item() == 0.0 and prior.out_conv.bias.item() == -2.0
+    assert torch.allclose(torch.logit(prior(x)) - torch.logit(default(x)), torch.tensor(-2.0), atol=1e-4)
+
+
+def test_a_shallower_encoder_takes_one_deconv_per_pooling():
+    branch = AttentionBranch(decoder_channels=[8], encoder_layer="relu2_2", pretrained=False)
+    assert branch(torch.zeros(1, 3, 16, 16)).shape == (1, 1, 16, 16)

@@ -33,7 +33,7 @@ def test_every_option_of_every_group_composes(group):
 
 # A recipe's name promises its dataset: "<method>_<data>[_…]", where "synth" means the embedded faces and a
 # folder dataset goes by its own name. (Paper presets once composed the embedded faces silently.)
-RECIPE_DATA_ALIASES = {"synth": "synthfaces", "horse2zebra": "folder"}
+RECIPE_DATA_ALIASES = {"synth": "synthfaces", "horse2zebra": "folder", "mnist": "digits"}
 
 
 def promised_dataset(experiment: str) -> str:
