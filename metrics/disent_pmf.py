@@ -49,6 +49,8 @@ def capped_batches(loader: Iterable[dict], max_images: int | None, device: torch
             return
         yield batch, x
         seen += x.shape[0]
+        if max_images is not None and seen >= max_images:
+            return  # the cap is reached: no further batch is loaded
 
 
 @torch.no_grad()

@@ -31,6 +31,7 @@ from PIL import Image, ImageDraw, ImageFont
 from torch import Tensor
 
 from datamodules.base import UNSEEN_CLASS
+from metrics.disent_pmf import capped_batches
 from suite.errors import ConfigError
 
 __all__ = [
@@ -261,12 +262,7 @@ def collect_codes(
     was_training = module.training
     module.eval()
     try:
-        for batch in loader:
-            x = batch["image"].to(device)
-            if max_images is not None:
-                x = x[: max(0, max_images - seen)]
-            if x.shape[0] == 0:
-                break
+        for batch, x in capped_batches(loader, max_images, device):
             y = {a: t[: x.shape[0]].to(device).long() for a, t in module.labels_of(batch, unseen=True).items()}
             z = module.encode(x, inference=True)
             for n in names:
@@ -282,8 +278,6 @@ def collect_codes(
             for a in attrs:
                 labels[a].append(y[a].cpu())
             seen += x.shape[0]
-            if max_images is not None and seen >= max_images:
-                break
     finally:
         module.train(was_training)
     if seen == 0:
