@@ -17,7 +17,8 @@ for variant in memory fresh; do
     dir="$OUT/$variant/seed$seed"
     if [[ -f "$dir/eval/metrics.json" ]]; then echo "done already: $dir"; continue; fi
     start=$(date +%s)
-    nice -n 10 "$PY" train.py experiment=bridge_synth evaluate_after=true logger=csv seed="$seed" \
+    mkdir -p "$dir"
+    /usr/bin/time -f "%e s wall, %U s user, %S s sys" -o "$dir/time.txt" nice -n 10 "$PY" train.py experiment=bridge_synth evaluate_after=true logger=csv seed="$seed" \
       method.random_code="$variant" trainer.enable_progress_bar=false "hydra.run.dir=$dir"
     echo "$(( $(date +%s) - start ))" > "$dir/wall_seconds.txt"
   done

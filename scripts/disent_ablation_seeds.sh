@@ -14,19 +14,21 @@ cd "$(dirname "$0")/.."
 PY=${PY:-/work/main/.venv/bin/python}
 OUT=${OUT:-/tmp/disent_ablation_seeds}
 SEEDS=${SEEDS:-"0 1 2"}
+DIS=${DIS:-"true false"}     # DIS=true: only the runs with the disentanglement loss (the comparison)
+TIME=(/usr/bin/time -f "%e s wall, %U s user, %S s sys")
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 mkdir -p "$OUT"
 ckpts=()
 for seed in $SEEDS; do
-  for dis in true false; do
+  for dis in $DIS; do
     tag=$([ "$dis" = true ] && echo dis || echo nodis)
     run="$OUT/ablation1_${tag}_s${seed}"
-    [ -f "$run/checkpoints/last.ckpt" ] || nice -n 10 "$PY" train.py experiment=disent_ablation1_synth seed="$seed" \
+    [ -f "$run/checkpoints/last.ckpt" ] || "${TIME[@]}" -o "$run.time" nice -n 10 "$PY" train.py experiment=disent_ablation1_synth seed="$seed" \
       method.disentanglement_loss="$dis" logger=csv hydra.run.dir="$run"
     ckpts+=("$run/checkpoints/last.ckpt")
     full="$OUT/full_${tag}_s${seed}"
     exp=$([ "$dis" = true ] && echo disent_synth || echo disent_synth_no_dis)
-    [ -f "$full/checkpoints/last.ckpt" ] || nice -n 10 "$PY" train.py experiment="$exp" seed="$seed" \
+    [ -f "$full/checkpoints/last.ckpt" ] || "${TIME[@]}" -o "$full.time" nice -n 10 "$PY" train.py experiment="$exp" seed="$seed" \
       evaluate_after=true logger=csv hydra.run.dir="$full"
     ckpts+=("$full/checkpoints/last.ckpt")
   done

@@ -8,6 +8,7 @@
 #   <out_dir>/tables/comparison_by_label.md  a row per configuration: every metric as mean ± std over the seeds
 #   <out_dir>/tables/comparison.md           a row per checkpoint
 #   <out_dir>/<protocol>.md                  the paper's layout beside the published figures (unless "-")
+# <out_dir>/<row>-s<seed>.time holds each training's wall and CPU seconds (/usr/bin/time).
 # A finished run (its checkpoint exists) is not trained again, so an interrupted table resumes where it stopped.
 # $COMMON: overrides added to every run (e.g. tiny nets for a test); $EVAL: overrides added to both evaluations.
 # Example (AGGAN Table II on the embedded faces):
@@ -34,9 +35,10 @@ for spec in "$@"; do
     if [ ! -f "$run/checkpoints/last.ckpt" ]; then
       start=$(date +%s)
       # shellcheck disable=SC2086  # the overrides are separate words on purpose
-      "$PY" train.py experiment="$RECIPE" seed="$seed" $overrides ${COMMON:-} logger=csv trainer.enable_progress_bar=false \
+      /usr/bin/time -f "%e s wall, %U s user, %S s sys" -o "$run.time" \
+        "$PY" train.py experiment="$RECIPE" seed="$seed" $overrides ${COMMON:-} logger=csv trainer.enable_progress_bar=false \
         hydra.run.dir="$run" > "$run.log" 2>&1 || { echo "$row seed $seed failed: see $run.log" >&2; exit 1; }
-      echo "$row seed=$seed trained in $(( $(date +%s) - start )) s"
+      echo "$row seed=$seed trained in $(( $(date +%s) - start )) s ($(cat "$run.time"))"
     fi
     CKPTS+=("$run/checkpoints/last.ckpt")
   done
