@@ -257,7 +257,7 @@ class Bridge(GANModule):
         if p.ref_index is None:
             raise DatasetError("method.random_code=memory needs each reference's training row (batch['index'], "
                                "or 'ref_index' with references=batch); set method.random_code=fresh.")
-        r0 = self.memory.read(p.ref_index).to(p.x.dtype)
+        r0 = self.memory.read(p.ref_index, check_range=self.sync_allowed()).to(p.x.dtype)
         if reference_code is None:
             reference_code = self.E(p.x_ref, p.d_st)
         grad = matching_gradient(r0, reference_code, lambda r: self.M(r, p.d_st))
