@@ -304,9 +304,13 @@ def bench_method(method: str, args: argparse.Namespace, workdir: Path) -> dict[s
     # One iteration more than measured: the last one may do end-of-training work inside training_step (disent
     # stores its expected embeddings there), which is not per-iteration cost.
     iterations = args.warmup + args.iters + 1
-    speed = [f"speed.channels_last={str(args.channels_last).lower()}", f"speed.compile={str(args.compile).lower()}"]
+    speed = [f"speed.channels_last={str(args.channels_last).lower()}", f"speed.compile={str(args.compile).lower()}",
+             f"speed.matmul_precision={args.matmul_precision}"]
+    if args.compile_mode:
+        speed.append(f"speed.compile_mode={args.compile_mode}")
+    batch = [f"data.batch_size={args.batch_size}"] if args.batch_size else []
     cfg = compose(method, paper=args.paper, run_dir=workdir / method, iterations=iterations, precision=args.precision,
-                  extra=[*speed, *args.override])
+                  extra=[*speed, *batch, *args.override])
     row: dict[str, Any] = {
         "method": method,
         "scale": "paper" if args.paper else "synth",
@@ -315,6 +319,8 @@ def bench_method(method: str, args: argparse.Namespace, workdir: Path) -> dict[s
         "precision": args.precision,
         "channels_last": args.channels_last,
         "compile": args.compile,
+        "compile_mode": args.compile_mode,
+        "matmul_precision": args.matmul_precision,
     }
     lightning = bench_lightning(cfg, args.warmup, args.iters)
     lightning.pop("_result")
@@ -322,13 +328,18 @@ def bench_method(method: str, args: argparse.Namespace, workdir: Path) -> dict[s
     datamodule = build_datamodule(cfg, cfg.method.view)
     datamodule.setup("fit")
     row.update(bench_loader(datamodule, args.iters, min(args.warmup, 1)))
-    if args.skip_floor:
-        return row
     want_flops = args.flops or torch.cuda.is_available()
-    row.update(bench_floor(cfg, datamodule, args.warmup, args.iters, want_flops))
-    row["overhead"] = row["lightning_s_per_iter"] / row["floor_s_per_iter"]
-    ex_data = row["lightning_s_per_iter"] - row["loader_s_per_batch"]
-    row["overhead_ex_data"] = ex_data / row["floor_s_per_iter"]
+    if args.skip_floor:
+        if want_flops:  # MFU without timing the plain loop: one eager iteration under the FLOP counter
+            eager = cfg.copy()
+            eager.speed.compile = False
+            floor = bench_floor(eager, datamodule, 1, 1, True)
+            row["flop_per_iter"] = floor["flop_per_iter"]
+    else:
+        row.update(bench_floor(cfg, datamodule, args.warmup, args.iters, want_flops))
+        row["overhead"] = row["lightning_s_per_iter"] / row["floor_s_per_iter"]
+        ex_data = row["lightning_s_per_iter"] - row["loader_s_per_batch"]
+        row["overhead_ex_data"] = ex_data / row["floor_s_per_iter"]
     if "flop_per_iter" in row:
         row["achieved_tflops"] = row["flop_per_iter"] / row["lightning_s_per_iter"] / 1e12
         if args.peak_tflops:
@@ -395,6 +406,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--precision", default="32-true", help="trainer.precision: 32-true | bf16-mixed | 16-mixed")
     p.add_argument("--channels-last", action="store_true", help="module and image batches in channels_last memory format")
     p.add_argument("--compile", action="store_true", help="torch.compile each network (not the LightningModule)")
+    p.add_argument("--compile-mode", default=None, help="speed.compile_mode: reduce-overhead (CUDA graphs) | max-autotune")
+    p.add_argument("--matmul-precision", default="high", choices=("highest", "high", "medium"),
+                   help="speed.matmul_precision on CUDA: highest = true fp32, high = TF32 (the default)")
+    p.add_argument("--batch-size", type=int, default=None, help="batch size instead of the setting's")
     p.add_argument("--flops", action="store_true", help="count FLOP per iteration also without CUDA")
     p.add_argument("--peak-tflops", type=float, default=None, help="device peak TFLOP/s for MFU (default: table by GPU name)")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")

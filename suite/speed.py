@@ -9,7 +9,7 @@ and wraps the module (so DDP sees the final parameter layout):
   (WGAN-GP, R1) differentiate twice, which compiled graphs do not support. ``auto`` = off (compilation takes
   minutes per method; turn it on for long runs).
 - ``speed.matmul_precision``: ``torch.set_float32_matmul_precision`` on CUDA (``high`` = TF32 tensor cores for fp32
-  matrix products; cuDNN convolutions use TF32 by default already).
+  matrix products; cuDNN convolutions use TF32 by default already; ``highest`` turns TF32 off for both).
 - Fused Adam (``method.optim.fused: auto`` → on for CUDA) and cudnn autotuning (``trainer.benchmark``, on in
   trainer=gpu) are set where they belong, in the optimizer and trainer configs.
 """
@@ -99,6 +99,7 @@ class FastPaths(pl.Callback):
         device_type = trainer.strategy.root_device.type
         if device_type == "cuda" and self.matmul_precision:
             torch.set_float32_matmul_precision(self.matmul_precision)
+            torch.backends.cudnn.allow_tf32 = self.matmul_precision != "highest"  # highest: true fp32 convs too
         channels_last = resolve_flag("channels_last", self.channels_last, device_type, ("cuda",))
         compile_generators = resolve_flag("compile", self.compile, device_type, ())
         compiled = apply_fast_paths(pl_module, channels_last=channels_last, compile_generators=compile_generators,
