@@ -121,6 +121,7 @@ class GANModule(pl.LightningModule):
         self._optimizer_names: list[str] = []
         self._finished_at: int | None = None  # the iteration on_last_iteration ran at
         self.channels_last_inputs = False  # set by suite.speed when speed.channels_last is on
+        self.compile_steps: dict | None = None  # torch.compile kwargs for step closures (suite.speed, speed.compile=steps)
         self._validate_common()
 
     # ----------------------------------------------------------------------------------------- construction
@@ -229,13 +230,23 @@ class GANModule(pl.LightningModule):
         opts = opts if isinstance(opts, list) else [opts]
         return opts[self._optimizer_names.index(name)]
 
-    def optimize(self, name: str, closure: Closure) -> dict[str, torch.Tensor]:
+    def optimize(self, name: str, closure: Closure, penalty: Closure | None = None) -> dict[str, torch.Tensor]:
         """One update of optimizer ``name``: with the other optimizers' parameters frozen (no wasted gradients),
-        compute ``loss, parts = closure()``, guard against NaN/inf, backward, step. Returns ``parts`` prefixed
-        ``loss/<name>/``. Under ``nan_guard=stop`` nothing here waits for the device (``guard.py``)."""
+        compute ``loss, parts = closure()`` (plus ``penalty()``'s weighted loss and parts), guard against NaN/inf,
+        backward, step. Returns ``parts`` prefixed ``loss/<name>/``. Under ``nan_guard=stop`` nothing here waits for
+        the device (``guard.py``).
+
+        ``closure`` is the step's forward pass and losses, and compiles whole (``speed.compile=steps``;
+        ``tests/contract/test_compile_clean.py``): no host reads, no pool bookkeeping, no ``torch.autograd.grad``.
+        ``penalty`` is where a gradient penalty goes (WGAN-GP differentiates D's output with respect to its input
+        with ``create_graph``, which compiled graphs do not trace): it always runs eagerly, after the closure —
+        isolated by design — and returns ``(weighted loss, parts)``; the closure leaves what it needs in a dict."""
         opt = self.named_optimizer(name)
         with self.toggled_optimizer(opt):
-            loss, parts = closure()
+            loss, parts = self.step_function(closure)()
+            if penalty is not None:
+                extra, extra_parts = penalty()
+                loss, parts = loss + extra, {**parts, **extra_parts}
             logged = {f"loss/{name}/{k}": v.detach() for k, v in parts.items()}
             logged[f"loss/{name}/total"] = loss.detach()
             if self.nan_guard == "skip" and not self._loss_is_finite(name, loss, parts):
@@ -249,6 +260,14 @@ class GANModule(pl.LightningModule):
                 return logged
             opt.step()
         return logged
+
+    def step_function(self, closure: Closure) -> Closure:
+        """``closure`` as it runs: compiled with ``torch.compile`` when ``compile_steps`` is set (by
+        ``speed.compile=steps``, with ``speed.compile_mode``), else as it is. A new closure object per iteration
+        reuses the compiled code of the same ``def`` (dynamo caches by code object and checks its guards)."""
+        if not self.compile_steps:
+            return closure
+        return torch.compile(closure, **self.compile_steps)
 
     def _record_nonfinite(self, name: str, loss: torch.Tensor, parts: dict[str, torch.Tensor], opt) -> None:
         """The ``stop`` guard: this update's loss parts, total and gradient norm into the device record."""

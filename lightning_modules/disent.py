@@ -347,19 +347,22 @@ class DisentangledAttributes(CodeTransfer, GANModule):
         or a fresh one)."""
         hp = self.hparams
 
+        judged: dict[str, torch.Tensor] = {}
+
         def closure():
             fake = x_trn
             if fake is None:
                 with torch.no_grad():
                     fake = self.shuffled_synthesis(x)[2]
+            judged["fake"] = fake
             parts = {"adv": discriminator_adv_loss(self.critic(x), self.critic(fake), hp.gan_mode)}
-            total = parts["adv"]
-            if hp.gan_mode == "wgan" and hp.lambda_gp > 0:
-                parts["gp"] = gradient_penalty(self.critic, x, fake)
-                total = total + hp.lambda_gp * parts["gp"]
-            return total, parts
+            return parts["adv"], parts
 
-        return self.optimize("D", closure)
+        def penalty():  # WGAN-GP, eager (optimize)
+            gp = gradient_penalty(self.critic, x, judged["fake"])
+            return hp.lambda_gp * gp, {"gp": gp}
+
+        return self.optimize("D", closure, penalty if hp.gan_mode == "wgan" and hp.lambda_gp > 0 else None)
 
     def generator_step(
         self,

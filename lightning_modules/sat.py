@@ -408,16 +408,17 @@ class SAT(GANModule):
         opt = PHASE_OPTIMIZER[phase]
         logs = {k.replace(f"loss/{opt}/", "loss/G/"): v for k, v in self.optimize(opt, generator_step).items()}
 
-        def discriminator_step():  # Eq. 2, on the image history
-            fake = self.pools["fake"].query(saved["fake"])
-            parts = {"adv": discriminator_adv_loss(self.D(y).src, self.D(fake).src, hp.gan_mode)}
-            total = parts["adv"]
-            if hp.gan_mode == "wgan" and hp.lambda_gp > 0:
-                parts["gp"] = gradient_penalty(lambda t: self.D(t).src, y, fake)
-                total = total + hp.lambda_gp * parts["gp"]
-            return total, parts
+        fake = self.pools["fake"].query(saved["fake"])  # the image history (Python bookkeeping: before the step)
 
-        logs.update(self.optimize("D", discriminator_step))
+        def discriminator_step():  # Eq. 2, on the image history
+            parts = {"adv": discriminator_adv_loss(self.D(y).src, self.D(fake).src, hp.gan_mode)}
+            return parts["adv"], parts
+
+        def penalty():  # WGAN-GP, eager (optimize)
+            gp = gradient_penalty(lambda t: self.D(t).src, y, fake)
+            return hp.lambda_gp * gp, {"gp": gp}
+
+        logs.update(self.optimize("D", discriminator_step, penalty if hp.gan_mode == "wgan" and hp.lambda_gp > 0 else None))
         monitored = logs["loss/D/adv"] if self.monitor == "discriminator" else logs["loss/G/adv"]
         self.induction.update(monitored)
         logs.update(self.schedule_logs(phase, lam))

@@ -53,7 +53,7 @@ run tf32      ${T_TF32:-60}  "$ALL"      --precision 32-true --matmul-precision 
 run bf16      ${T_BF16:-60}  "$ALL"      --precision bf16-mixed
 run bf16_b64  ${T_B64:-50}   "$BIG"      --precision bf16-mixed --batch-size 64
 run bf16_b128 ${T_B128:-50}  "$BIG"      --precision bf16-mixed --batch-size 128
-run compile   ${T_COMPILE:-70} "$COMPILED" --precision bf16-mixed --compile
-run graphs    ${T_GRAPHS:-70}  "$COMPILED" --precision bf16-mixed --compile --compile-mode reduce-overhead
+run compile   ${T_COMPILE:-70} "$COMPILED" --precision bf16-mixed --compile steps
+run graphs    ${T_GRAPHS:-70}  "$COMPILED" --precision bf16-mixed --compile steps --compile-mode reduce-overhead
 "$PY" -m suite.bench_merge "$OUT" --settings "${SETTINGS[@]}" --skipped "${SKIPPED[@]}" --out "$OUT/gpu_bench"
 echo "wrote $OUT/gpu_bench.json and $OUT/gpu_bench.md in $(( $(date +%s) - DEADLINE + BUDGET )) s"
