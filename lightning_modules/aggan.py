@@ -32,7 +32,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from lightning_modules.base import GANModule
+from lightning_modules.base import Closure, GANModule
 from lightning_modules.losses import (
     TV_FORMS,
     cycle_loss,
@@ -218,15 +218,28 @@ class AGGAN(GANModule):
         return generator_adv_loss(disc(fake, mask).src, self.hparams.gan_mode)
 
     def _disc_loss(self, disc, real: torch.Tensor, fake: torch.Tensor, real_mask=None, fake_mask=None) -> torch.Tensor:
+        """A discriminator's adversarial loss on (real, fake) — with masks, the attention discriminator's pairs."""
+        return discriminator_adv_loss(disc(real, real_mask).src, disc(fake, fake_mask).src, self.hparams.gan_mode)
+
+    def _gradient_penalty(self, pairs: list[tuple]) -> Closure | None:
+        """``optimize``'s penalty: λgp · Σ WGAN-GP over ``(critic, real, fake, real mask, fake mask)`` pairs (a mask
+        pair is interpolated together with its image), or None when the GAN mode has none."""
         hp = self.hparams
-        loss = discriminator_adv_loss(disc(real, real_mask).src, disc(fake, fake_mask).src, hp.gan_mode)
-        if hp.gan_mode == "wgan" and hp.lambda_gp > 0:
-            if real_mask is not None:
-                both_real, both_fake = torch.cat([real_mask, real], 1), torch.cat([fake_mask, fake], 1)
-                loss = loss + hp.lambda_gp * gradient_penalty(lambda t: disc(t[:, 1:], t[:, :1]).src, both_real, both_fake)
-            else:
-                loss = loss + hp.lambda_gp * gradient_penalty(lambda t: disc(t).src, real, fake)
-        return loss
+        if not (hp.gan_mode == "wgan" and hp.lambda_gp > 0) or not pairs:
+            return None
+
+        def penalty():
+            terms = []
+            for disc, real, fake, real_mask, fake_mask in pairs:
+                if real_mask is not None:
+                    both_real, both_fake = torch.cat([real_mask, real], 1), torch.cat([fake_mask, fake], 1)
+                    terms.append(gradient_penalty(lambda t, d=disc: d(t[:, 1:], t[:, :1]).src, both_real, both_fake))
+                else:
+                    terms.append(gradient_penalty(lambda t, d=disc: d(t).src, real, fake))
+            gp = torch.stack(terms).sum()
+            return hp.lambda_gp * gp, {"gp": gp}
+
+        return penalty
 
     def _two_domain_iteration(self, batch: dict) -> dict[str, torch.Tensor]:
         hp = self.hparams
@@ -262,22 +275,28 @@ class AGGAN(GANModule):
 
         logs = self.optimize("G", generator_step)
 
+        # the image pools (Python bookkeeping and random picks) run before the step, outside anything compiled
+        if self.use_ad:  # pool [M, G] pairs so a stored fake keeps the mask it was made with
+            pair_y = self.pools["fake_y"].query(torch.cat([saved["mask_y"], saved["fake_y"]], 1))
+            pair_x = self.pools["fake_x"].query(torch.cat([saved["mask_x"], saved["fake_x"]], 1))
+            fake_y, fake_x = pair_y[:, 1:], pair_x[:, 1:]
+        else:
+            fake_y = self.pools["fake_y"].query(saved["fake_y"])
+            fake_x = self.pools["fake_x"].query(saved["fake_x"])
+        # (critic, real, fake, real mask, fake mask) of each adversarial term
+        terms = {"gan": [(self.D_y, y, fake_y, None, None), (self.D_x, x, fake_x, None, None)]}
+        if self.use_ad:
+            terms["agan"] = [(self.D_ya, y, fake_y, saved["mask_y"], pair_y[:, :1]),
+                             (self.D_xa, x, fake_x, saved["mask_x"], pair_x[:, :1])]
+
         def discriminator_step():
             parts = {}
-            if self.use_ad:  # pool [M, G] pairs so a stored fake keeps the mask it was made with
-                pair_y = self.pools["fake_y"].query(torch.cat([saved["mask_y"], saved["fake_y"]], 1))
-                pair_x = self.pools["fake_x"].query(torch.cat([saved["mask_x"], saved["fake_x"]], 1))
-                fake_y, fake_x = pair_y[:, 1:], pair_x[:, 1:]
-                parts["agan"] = self._disc_loss(self.D_ya, y, fake_y, saved["mask_y"], pair_y[:, :1]) + self._disc_loss(
-                    self.D_xa, x, fake_x, saved["mask_x"], pair_x[:, :1]
-                )
-            else:
-                fake_y = self.pools["fake_y"].query(saved["fake_y"])
-                fake_x = self.pools["fake_x"].query(saved["fake_x"])
-            parts["gan"] = self._disc_loss(self.D_y, y, fake_y) + self._disc_loss(self.D_x, x, fake_x)
+            if self.use_ad:
+                parts["agan"] = self._disc_loss(*terms["agan"][0]) + self._disc_loss(*terms["agan"][1])
+            parts["gan"] = self._disc_loss(*terms["gan"][0]) + self._disc_loss(*terms["gan"][1])
             return parts["gan"] + parts.get("agan", 0.0), parts
 
-        logs.update(self.optimize("D", discriminator_step))
+        logs.update(self.optimize("D", discriminator_step, self._gradient_penalty([*terms.get("agan", []), *terms["gan"]])))
         return logs
 
     def _authors_multi_domain_iteration(self, batch: dict) -> dict[str, torch.Tensor]:
@@ -298,15 +317,18 @@ class AGGAN(GANModule):
                 with torch.no_grad():
                     fake = self.G(x, c_tgt).image
             real_out = self.D(x)
+            saved["fake"] = fake
             parts = {"gan": discriminator_adv_loss(real_out.src, self.D(fake).src, mode),
                      "cls": domain_classification_loss(real_out.cls, src)}
-            total = parts["gan"] + hp.lambda_cls * parts["cls"]
-            if mode == "wgan" and hp.lambda_gp > 0:
-                parts["gp"] = gradient_penalty(lambda t: self.D(t).src, x, fake)
-                total = total + hp.lambda_gp * parts["gp"]
-            return total, parts
+            return parts["gan"] + hp.lambda_cls * parts["cls"], parts
 
-        logs = self.optimize("D", discriminator_step)
+        saved: dict[str, torch.Tensor] = {}
+        penalty = None
+        if mode == "wgan" and hp.lambda_gp > 0:
+            def penalty():
+                gp = gradient_penalty(lambda t: self.D(t).src, x, saved["fake"])
+                return hp.lambda_gp * gp, {"gp": gp}
+        logs = self.optimize("D", discriminator_step, penalty)
         if not g_step:
             return logs
 
@@ -354,23 +376,23 @@ class AGGAN(GANModule):
 
         logs = self.optimize("G", generator_step)
 
+        if self.use_ad:  # the pool runs before the step, outside anything compiled
+            pair = self.pools["fake"].query(torch.cat([saved["mask"], saved["fake"]], 1))
+            fake, fake_mask = pair[:, 1:], pair[:, :1]
+        else:
+            fake = self.pools["fake"].query(saved["fake"])
+
         def discriminator_step():
             parts = {}
             if self.use_ad:
-                pair = self.pools["fake"].query(torch.cat([saved["mask"], saved["fake"]], 1))
-                fake, fake_mask = pair[:, 1:], pair[:, :1]
                 parts["agan"] = self._disc_loss(self.D_a, batch["ref"], fake, saved["mask"], fake_mask)
-            else:
-                fake = self.pools["fake"].query(saved["fake"])
             real_out = self.D(x)
             parts["gan"] = discriminator_adv_loss(real_out.src, self.D(fake).src, hp.gan_mode)
-            if hp.gan_mode == "wgan" and hp.lambda_gp > 0:
-                parts["gp"] = gradient_penalty(lambda t: self.D(t).src, x, fake)
             parts["cls"] = domain_classification_loss(real_out.cls, src)
-            total = parts["gan"] + parts.get("agan", 0.0) + hp.lambda_cls * parts["cls"] + hp.lambda_gp * parts.get("gp", 0.0)
-            return total, parts
+            return parts["gan"] + parts.get("agan", 0.0) + hp.lambda_cls * parts["cls"], parts
 
-        logs.update(self.optimize("D", discriminator_step))
+        critics = [(self.D_a, batch["ref"], fake, saved["mask"], fake_mask)] if self.use_ad else []
+        logs.update(self.optimize("D", discriminator_step, self._gradient_penalty([*critics, (self.D, x, fake, None, None)])))
         return logs
 
     # ----------------------------------------------------------------------------------------- translate

@@ -30,6 +30,7 @@ from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from lightning_modules.guard import NonFiniteRecord
 from lightning_modules.pool import ImagePool
 from lightning_modules.schedules import linear_decay_from, switch_iteration
 from suite import __version__
@@ -61,7 +62,10 @@ class GANModule(pl.LightningModule):
         max_iterations: training length in iterations (one iteration = one batch = every optimizer step of the
             paper's algorithm once); ``trainer.max_steps`` on the command line sets it.
         ema: ``{enabled, decay}`` exponential moving average of the generators, used by ``translate`` when on.
-        nan_guard: ``stop`` (raise with loss name and iteration), ``skip`` (drop the step, count it) or ``off``.
+        nan_guard: ``stop`` (raise with loss name and iteration; recorded on the device, read every
+            ``nan_check_every`` iterations and before each checkpoint: no host sync per step — ``guard.py``),
+            ``skip`` (drop the step, count it; one host sync per update) or ``off``.
+        nan_check_every: iterations between two reads of the ``stop`` guard's device record **[inferred: 100]**.
         sample_every: iterations between sample grids (0 = only at the end); read by the ``samples`` callback
             (``conf/callbacks/samples.yaml``), as is ``num_samples``.
         seed: seeds pools and other module-owned randomness.
@@ -80,6 +84,7 @@ class GANModule(pl.LightningModule):
         max_iterations: int,
         ema: dict | None = None,
         nan_guard: str = "stop",
+        nan_check_every: int = 100,
         sample_every: int = 500,
         num_samples: int = 8,
         seed: int = 0,
@@ -92,6 +97,8 @@ class GANModule(pl.LightningModule):
             )
         if nan_guard not in ("stop", "skip", "off"):
             raise ConfigError(f"method.nan_guard must be stop, skip or off, got '{nan_guard}'.")
+        if isinstance(nan_check_every, bool) or not isinstance(nan_check_every, int) or nan_check_every < 1:
+            raise ConfigError(f"method.nan_check_every must be an integer >= 1, got {nan_check_every!r}.")
         self.method_name = name
         self.view = view
         self.data_info = to_container(data_info)
@@ -100,6 +107,8 @@ class GANModule(pl.LightningModule):
         self.max_iterations = int(max_iterations) if max_iterations is not None else -1
         self.ema_cfg = to_container(ema) or {"enabled": False, "decay": 0.999}
         self.nan_guard = nan_guard
+        self.nan_check_every = nan_check_every
+        self.nonfinite = NonFiniteRecord()
         self.sample_every = sample_every
         self.num_samples = num_samples
         self.seed = seed
@@ -112,6 +121,7 @@ class GANModule(pl.LightningModule):
         self._optimizer_names: list[str] = []
         self._finished_at: int | None = None  # the iteration on_last_iteration ran at
         self.channels_last_inputs = False  # set by suite.speed when speed.channels_last is on
+        self.compile_steps: dict | None = None  # torch.compile kwargs for step closures (suite.speed, speed.compile=steps)
         self._validate_common()
 
     # ----------------------------------------------------------------------------------------- construction
@@ -220,24 +230,69 @@ class GANModule(pl.LightningModule):
         opts = opts if isinstance(opts, list) else [opts]
         return opts[self._optimizer_names.index(name)]
 
-    def optimize(self, name: str, closure: Closure) -> dict[str, torch.Tensor]:
+    def optimize(self, name: str, closure: Closure, penalty: Closure | None = None) -> dict[str, torch.Tensor]:
         """One update of optimizer ``name``: with the other optimizers' parameters frozen (no wasted gradients),
-        compute ``loss, parts = closure()``, guard against NaN/inf, backward, step. Returns ``parts`` prefixed
-        ``loss/<name>/``."""
+        compute ``loss, parts = closure()`` (plus ``penalty()``'s weighted loss and parts), guard against NaN/inf,
+        backward, step. Returns ``parts`` prefixed ``loss/<name>/``. Under ``nan_guard=stop`` nothing here waits for
+        the device (``guard.py``).
+
+        ``closure`` is the step's forward pass and losses, and compiles whole (``speed.compile=steps``;
+        ``tests/contract/test_compile_clean.py``): no host reads, no pool bookkeeping, no ``torch.autograd.grad``.
+        ``penalty`` is where a gradient penalty goes (WGAN-GP differentiates D's output with respect to its input
+        with ``create_graph``, which compiled graphs do not trace): it always runs eagerly, after the closure —
+        isolated by design — and returns ``(weighted loss, parts)``; the closure leaves what it needs in a dict."""
         opt = self.named_optimizer(name)
         with self.toggled_optimizer(opt):
-            loss, parts = closure()
+            loss, parts = self.step_function(closure)()
+            if penalty is not None:
+                extra, extra_parts = penalty()
+                loss, parts = loss + extra, {**parts, **extra_parts}
             logged = {f"loss/{name}/{k}": v.detach() for k, v in parts.items()}
             logged[f"loss/{name}/total"] = loss.detach()
-            if not self._loss_is_finite(name, loss, parts):
+            if self.nan_guard == "skip" and not self._loss_is_finite(name, loss, parts):
                 return logged
             opt.zero_grad(set_to_none=True)
             self.manual_backward(loss)
-            if not self._gradients_are_finite(name, opt):
+            if self.nan_guard == "stop":
+                self._record_nonfinite(name, loss, parts, opt)
+            elif self.nan_guard == "skip" and not self._gradients_are_finite(name, opt):
                 opt.zero_grad(set_to_none=True)
                 return logged
             opt.step()
         return logged
+
+    def step_function(self, closure: Closure) -> Closure:
+        """``closure`` as it runs: compiled with ``torch.compile`` when ``compile_steps`` is set (by
+        ``speed.compile=steps``, with ``speed.compile_mode``), else as it is. A new closure object per iteration
+        reuses the compiled code of the same ``def`` (dynamo caches by code object and checks its guards)."""
+        if not self.compile_steps:
+            return closure
+        return torch.compile(closure, **self.compile_steps)
+
+    def _record_nonfinite(self, name: str, loss: torch.Tensor, parts: dict[str, torch.Tensor], opt) -> None:
+        """The ``stop`` guard: this update's loss parts, total and gradient norm into the device record."""
+        grads = [p.grad for group in opt.param_groups for p in group["params"] if p.grad is not None]
+        names = (*(f"{name}/{k}" for k in parts), f"{name}/total")
+        values = [*parts.values(), loss]
+        if grads:  # one fused norm per gradient tensor, summed: non-finite iff any gradient entry is
+            names, values = (*names, f"{name}/gradient"), [*values, torch.stack(torch._foreach_norm(grads)).sum()]
+        self.nonfinite.observe(names, values, self.iteration)
+
+    def sync_allowed(self) -> bool:
+        """Whether this iteration may read the device (a host sync): one in ``nan_check_every`` — where the guard
+        is read — for checks that cannot run on the device (a batch's label range, an index in range)."""
+        return self.iteration % self.nan_check_every == 0
+
+    def check_finite(self) -> None:
+        """Read the ``stop`` guard's record (one host sync; every rank together under DDP) and raise
+        ``DivergenceError`` naming the first non-finite loss or gradient and its iteration."""
+        if self.nan_guard != "stop":
+            return
+        trainer = getattr(self, "_trainer", None)
+        reduce_any = None
+        if trainer is not None and trainer.world_size > 1:
+            reduce_any = lambda found: bool(trainer.strategy.reduce_boolean_decision(found, all=False))  # noqa: E731
+        self.nonfinite.check(self.iteration, reduce_any)
 
     def _gradients_are_finite(self, name: str, opt) -> bool:
         """NaN/inf in any gradient of optimizer ``name`` (one fused norm per device, one host sync per step)."""
@@ -313,6 +368,9 @@ class GANModule(pl.LightningModule):
     def training_step(self, batch: dict, batch_idx: int) -> None:
         logs = self.train_iteration(batch)
         self.iteration += 1
+        last = self.max_iterations > 0 and self.iteration >= self.max_iterations
+        if self.iteration % self.nan_check_every == 0 or last:
+            self.check_finite()
         for sched in self._schedulers():
             sched.step()
         self._update_ema()
@@ -323,7 +381,7 @@ class GANModule(pl.LightningModule):
         if self.nan_guard == "skip":
             logs["skipped_steps"] = torch.tensor(float(self.skipped_steps))
         self.log_dict({f"train/{k}": v for k, v in logs.items()}, on_step=True, on_epoch=False, batch_size=batch["image"].shape[0])
-        if self.max_iterations > 0 and self.iteration >= self.max_iterations:
+        if last:
             self.trainer.should_stop = True
             self._finish_training()
 
@@ -339,6 +397,7 @@ class GANModule(pl.LightningModule):
             self.on_last_iteration()
 
     def on_train_end(self) -> None:
+        self.check_finite()
         self._finish_training()
 
     def _schedulers(self) -> list:
@@ -379,6 +438,7 @@ class GANModule(pl.LightningModule):
 
     # ---------------------------------------------------------------------------------------- checkpoints
     def on_save_checkpoint(self, checkpoint: dict) -> None:
+        self.check_finite()  # a run that went NaN since the last read never overwrites its last good checkpoint
         checkpoint["suite"] = {
             "format": CHECKPOINT_FORMAT,
             "suite_version": __version__,

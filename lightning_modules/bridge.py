@@ -257,7 +257,7 @@ class Bridge(GANModule):
         if p.ref_index is None:
             raise DatasetError("method.random_code=memory needs each reference's training row (batch['index'], "
                                "or 'ref_index' with references=batch); set method.random_code=fresh.")
-        r0 = self.memory.read(p.ref_index).to(p.x.dtype)
+        r0 = self.memory.read(p.ref_index, check_range=self.sync_allowed()).to(p.x.dtype)
         if reference_code is None:
             reference_code = self.E(p.x_ref, p.d_st)
         grad = matching_gradient(r0, reference_code, lambda r: self.M(r, p.d_st))
@@ -299,36 +299,44 @@ class Bridge(GANModule):
         syntheses = self.syntheses
         n_fakes = len(syntheses)
 
+        # The D step's syntheses are made before it, without gradients and eagerly: the label path's memory step
+        # differentiates through M (torch.autograd.grad), which stays out of the compiled step. The step is taken but
+        # not stored (as the authors' D runs); with the memory on, the G step reuses its code — E, M and r_M do not
+        # change during the D step, so it is the very code the G step would compute (fresh noise is drawn anew).
+        with torch.no_grad():
+            codes = self.synthesis_codes(p)
+            fakes = torch.cat(self.generate_many(p.x, [codes[k] for k in syntheses]))
+        r = codes["r"] if self.memory is not None and "r" in codes else None
+
         def discriminator_step():
-            with torch.no_grad():
-                codes = self.synthesis_codes(p)  # the memory step is taken but not stored (the code's D runs)
-                fakes = torch.cat(self.generate_many(p.x, [codes[k] for k in syntheses]))
             real = self.D(p.x)
             parts = {
                 "adv": discriminator_adv_loss(real.src, self.D.critic(fakes), "wgan"),  # mean over the syntheses
                 "cls": attribute_classification_loss(real.cls, p.y_s),  # C on real images
             }
-            total = hp.lambda_adv * parts["adv"] + hp.lambda_cls_real * parts["cls"]
-            if hp.lambda_gp > 0:
-                parts["gp"] = gradient_penalty(self.D.critic, p.x.repeat(n_fakes, 1, 1, 1), fakes)
-                total = total + hp.lambda_gp * parts["gp"]
-            return total, parts
+            return hp.lambda_adv * parts["adv"] + hp.lambda_cls_real * parts["cls"], parts
 
-        logs = self.optimize("D", discriminator_step)
+        def penalty():  # WGAN-GP, eager (optimize)
+            gp = gradient_penalty(self.D.critic, p.x.repeat(n_fakes, 1, 1, 1), fakes)
+            return hp.lambda_gp * gp, {"gp": gp}
+
+        logs = self.optimize("D", discriminator_step, penalty if hp.lambda_gp > 0 else None)
         if self.iteration % hp.n_critic:
             return logs
-        logs.update(self.optimize("G", lambda: self.generator_loss(p, syntheses)))
+        logs.update(self.optimize("G", lambda: self.generator_loss(p, syntheses, r)))
         if self._memory_write is not None:  # the code's tower_assign, run with the G step
             self.memory.write(*self._memory_write)
             self._memory_write = None
         return logs
 
-    def generator_loss(self, p: Pairing, syntheses: list[str]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """The G step's objective (module docstring), term by term, and its named parts. Leaves the stepped
-        memory codes in ``_memory_write`` for :meth:`train_iteration` to store."""
+    def generator_loss(self, p: Pairing, syntheses: list[str],
+                       r: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The G step's objective (module docstring), term by term, and its named parts. ``r``: the label path's
+        random code when already taken (else :meth:`random_code`). Leaves the stepped memory codes in
+        ``_memory_write`` for :meth:`train_iteration` to store."""
         hp = self.hparams
         x, zero = p.x, torch.zeros_like(p.d_st)
-        codes = self.synthesis_codes(p)
+        codes = self.synthesis_codes(p, r)
         labelled, referenced = "label" in self.modes, "reference" in self.modes
         if self.memory is not None:
             self._memory_write = (p.ref_index, codes["r"].detach())

@@ -89,10 +89,11 @@ class CodeMemory(nn.Module):
         self.scale, self.offset, self.clip, self.direction = float(scale), float(offset), float(clip), direction
         self.register_buffer("codes", torch.randn(size, latent_dim))
 
-    def read(self, index: torch.Tensor) -> torch.Tensor:
-        """r₀ = r_M[index] (B×d), a copy."""
+    def read(self, index: torch.Tensor, check_range: bool = True) -> torch.Tensor:
+        """r₀ = r_M[index] (B×d), a copy. ``check_range``: test the rows on the host first (a sync; training
+        does it only where ``GANModule.sync_allowed()``)."""
         index = index.long().to(self.codes.device)
-        if index.numel() and (int(index.min()) < 0 or int(index.max()) >= self.codes.shape[0]):
+        if check_range and index.numel() and (int(index.min()) < 0 or int(index.max()) >= self.codes.shape[0]):
             raise DatasetError(
                 f"the code memory has {self.codes.shape[0]} rows but the batch asks for row {int(index.max())}; "
                 "set method.code_memory.size to the training split's size."

@@ -52,7 +52,7 @@ class AblationIEncodings(DisentangledAttributes):
     def train_iteration(self, batch: dict) -> dict[str, torch.Tensor]:
         hp = self.hparams
         x = batch["image"]
-        labels = self.labels_of(batch)
+        labels = self.labels_of(batch, check_range=self.sync_allowed())
         logs = self.classifier_step(x, labels) if self.classifiers_learn_from == "images" else self.head_step(x, labels)
         if self.iteration < hp.classifier_warmup:
             return logs

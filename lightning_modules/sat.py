@@ -38,7 +38,6 @@ trained **[inferred]** (one D runs through all phases; it restarts at full lr wi
 from __future__ import annotations
 
 import logging
-import math
 import warnings
 from typing import Any
 
@@ -69,7 +68,7 @@ REGULARIZERS = ("perceptual", "l1", "l2")
 class AdaptiveWeightInduction:
     """λ of SAT Eq. 1 by adaptive weight induction (Sec. 2), or fixed.
 
-    ``update(loss)`` is called once per iteration with the monitored adversarial loss ℓ and returns the λ for
+    ``update(loss)`` is called once per iteration with the monitored adversarial loss ℓ and sets the λ for
     the next iteration:
     - the smoothed loss s ← β·s + (1−β)·ℓ (s = ℓ at the first update after a restart; β = ``smoothing``);
     - once s crosses ``threshold`` (``stop_when=below``: s < threshold; ``above``: s > threshold) λ holds until
@@ -78,10 +77,13 @@ class AdaptiveWeightInduction:
     - the guard: the hold test waits until λ has been raised ``min_increments`` times since the restart, so λ
       cannot stay at ``start`` (0) when the loss is already below the threshold at the first update
       **[inferred: 1]**; ``min_increments=0`` is the unguarded rule.
-    ``mode=fixed`` returns ``fixed`` always (s is still tracked, for the logs). Non-finite losses are ignored.
+    ``mode=fixed`` keeps ``fixed`` always (s is still tracked, for the logs). Non-finite losses are ignored.
 
-    All state (λ, s, holding, the update and increment counts, the phase it was restarted for) is plain Python in
-    ``state_dict()`` so a checkpoint resumes the induction exactly where it was.
+    The state lives in float64 0-d tensors on the loss's device and every rule above is a ``torch.where``: an
+    update never reads the loss back to the host (issue #25), and float64 keeps the arithmetic of Python floats.
+    ``weight`` is λ as a tensor (what the loss multiplies by); ``value``, ``smoothed``, ``holding``, ``count``
+    and ``increments`` read the state as Python values (a host sync: for logs at intervals, tests and
+    ``state_dict()``, which a checkpoint holds so a run resumes the induction exactly where it was).
     """
 
     def __init__(
@@ -113,50 +115,81 @@ class AdaptiveWeightInduction:
             raise ConfigError(f"method.induction.min_increments must be an integer ≥ 0, got {min_increments!r}.")
         self.min_increments = min_increments
         self.phase: int | None = None
+        self._state: dict[str, torch.Tensor] = {}
         self.restart()
+
+    def _set(self, device: torch.device | None = None, *, value: float, smoothed: float | None, holding: bool,
+             count: int, increments: int) -> None:
+        device = device if device is not None else (self.weight.device if self._state else torch.device("cpu"))
+        full = lambda x: torch.full((), float(x), dtype=torch.float64, device=device)  # noqa: E731  (fill: no copy)
+        self._state = {"value": full(value), "smoothed": full(0.0 if smoothed is None else smoothed),
+                       "has_smoothed": full(smoothed is not None), "holding": full(holding), "count": full(count),
+                       "increments": full(increments)}
 
     def restart(self, phase: int | None = None) -> None:
         """λ back to ``start`` (0), smoothing and hold state cleared — the start of a training phase."""
-        self.value = self.fixed if self.mode == "fixed" else self.start
-        self.smoothed: float | None = None
-        self.holding = self.mode == "fixed"
-        self.count = 0
-        self.increments = 0
+        self._set(value=self.fixed if self.mode == "fixed" else self.start, smoothed=None,
+                  holding=self.mode == "fixed", count=0, increments=0)
         self.phase = phase
 
-    def crossed(self) -> bool:
-        if self.smoothed is None:
-            return False
-        return self.smoothed < self.threshold if self.stop_when == "below" else self.smoothed > self.threshold
+    @property
+    def weight(self) -> torch.Tensor:
+        """λ (float64, 0-d, on the device of the last update)."""
+        return self._state["value"]
 
-    def update(self, loss: float) -> float:
-        loss = float(loss)
-        if not math.isfinite(loss):  # a step dropped by nan_guard=skip must not poison the smoothed loss
-            return self.value
-        self.count += 1
-        self.smoothed = loss if self.smoothed is None else self.smoothing * self.smoothed + (1 - self.smoothing) * loss
-        if self.holding:
-            return self.value
-        if self.crossed() and self.increments >= self.min_increments:
-            self.holding = True
-        elif self.count % self.every == 0:
-            self.value += self.step
-            self.increments += 1
-            if self.max_value is not None:
-                self.value = min(self.value, self.max_value)
-        return self.value
+    def update(self, loss: torch.Tensor | float) -> torch.Tensor:
+        """One step of the rule with the monitored loss ℓ; returns ``weight`` (no host sync)."""
+        st = self._state
+        loss = torch.as_tensor(loss).detach().to(torch.float64)
+        if st["value"].device != loss.device:  # the first update on this device (once per run)
+            self._state = st = {k: v.to(loss.device) for k, v in st.items()}
+        finite = torch.isfinite(loss)  # a step dropped by nan_guard=skip must not poison the smoothed loss
+        count = st["count"] + finite.double()
+        blended = torch.where(st["has_smoothed"] > 0, self.smoothing * st["smoothed"] + (1 - self.smoothing) * loss, loss)
+        smoothed = torch.where(finite, blended, st["smoothed"])
+        has_smoothed = torch.where(finite, torch.ones_like(loss), st["has_smoothed"])
+        crossed = (smoothed < self.threshold) if self.stop_when == "below" else (smoothed > self.threshold)
+        active = finite & (st["holding"] == 0)
+        hold_now = active & (has_smoothed > 0) & crossed & (st["increments"] >= self.min_increments)
+        rise = active & ~hold_now & (torch.remainder(count, self.every) == 0)
+        value = torch.where(rise, st["value"] + self.step, st["value"])
+        if self.max_value is not None:
+            value = value.clamp(max=self.max_value)
+        self._state = {"value": value, "smoothed": smoothed, "has_smoothed": has_smoothed,
+                       "holding": torch.where(hold_now, torch.ones_like(loss), st["holding"]), "count": count,
+                       "increments": st["increments"] + rise.double()}
+        return self.weight
+
+    # Python views of the state (host syncs)
+    @property
+    def value(self) -> float:
+        return float(self._state["value"])
+
+    @property
+    def smoothed(self) -> float | None:
+        return float(self._state["smoothed"]) if bool(self._state["has_smoothed"]) else None
+
+    @property
+    def holding(self) -> bool:
+        return bool(self._state["holding"])
+
+    @property
+    def count(self) -> int:
+        return int(self._state["count"])
+
+    @property
+    def increments(self) -> int:
+        return int(self._state["increments"])
 
     def state_dict(self) -> dict[str, Any]:
         return {"value": self.value, "smoothed": self.smoothed, "holding": self.holding, "count": self.count,
                 "increments": self.increments, "phase": self.phase}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.value = float(state["value"])
-        self.smoothed = None if state["smoothed"] is None else float(state["smoothed"])
-        self.holding = bool(state["holding"])
-        self.count = int(state["count"])
+        count = int(state["count"])
         # checkpoints from before the guard: one increment per `every` updates until the hold
-        self.increments = int(state.get("increments", self.count // self.every))
+        self._set(value=float(state["value"]), smoothed=None if state["smoothed"] is None else float(state["smoothed"]),
+                  holding=bool(state["holding"]), count=count, increments=int(state.get("increments", count // self.every)))
         self.phase = None if state["phase"] is None else int(state["phase"])
 
 
@@ -362,7 +395,7 @@ class SAT(GANModule):
         phase = self.phase_at(self.iteration)
         self._enter_phase(phase)
         self.G0.train(self.training and phase != 2)  # phase 2: G0 frozen, BatchNorm statistics included
-        lam = self.induction.value
+        lam = self.induction.weight  # a device tensor: λ of this step, set by the last update
         x, y = batch["image"], batch["ref"]  # x ∈ X (source domain), y ∈ Y (unpaired target-domain image)
         saved: dict[str, torch.Tensor] = {}
 
@@ -370,39 +403,41 @@ class SAT(GANModule):
             out = self.generate(x, phase)
             parts = {"adv": generator_adv_loss(self.D(out.image).src, hp.gan_mode), "reg": self.self_regularization(x, out.image)}
             saved["fake"] = out.image.detach()
-            return parts["adv"] + lam * parts["reg"], parts
+            return parts["adv"] + lam.to(parts["reg"].dtype) * parts["reg"], parts
 
         opt = PHASE_OPTIMIZER[phase]
         logs = {k.replace(f"loss/{opt}/", "loss/G/"): v for k, v in self.optimize(opt, generator_step).items()}
 
-        def discriminator_step():  # Eq. 2, on the image history
-            fake = self.pools["fake"].query(saved["fake"])
-            parts = {"adv": discriminator_adv_loss(self.D(y).src, self.D(fake).src, hp.gan_mode)}
-            total = parts["adv"]
-            if hp.gan_mode == "wgan" and hp.lambda_gp > 0:
-                parts["gp"] = gradient_penalty(lambda t: self.D(t).src, y, fake)
-                total = total + hp.lambda_gp * parts["gp"]
-            return total, parts
+        fake = self.pools["fake"].query(saved["fake"])  # the image history (Python bookkeeping: before the step)
 
-        logs.update(self.optimize("D", discriminator_step))
+        def discriminator_step():  # Eq. 2, on the image history
+            parts = {"adv": discriminator_adv_loss(self.D(y).src, self.D(fake).src, hp.gan_mode)}
+            return parts["adv"], parts
+
+        def penalty():  # WGAN-GP, eager (optimize)
+            gp = gradient_penalty(lambda t: self.D(t).src, y, fake)
+            return hp.lambda_gp * gp, {"gp": gp}
+
+        logs.update(self.optimize("D", discriminator_step, penalty if hp.gan_mode == "wgan" and hp.lambda_gp > 0 else None))
         monitored = logs["loss/D/adv"] if self.monitor == "discriminator" else logs["loss/G/adv"]
-        self.induction.update(float(monitored))
+        self.induction.update(monitored)
         logs.update(self.schedule_logs(phase, lam))
         return logs
 
-    def schedule_logs(self, phase: int, lam: float) -> dict[str, torch.Tensor]:
-        """What the W&B/CSV charts show every step: phase, the λ used this step, the smoothed monitored loss,
-        whether λ holds, and whether the VGG features are ImageNet's."""
-        ind = self.induction
-        logs = {
+    def schedule_logs(self, phase: int, lam: torch.Tensor) -> dict[str, torch.Tensor]:
+        """What the W&B/CSV charts show every step: phase, the λ used this step, the smoothed monitored loss
+        (NaN until the phase's first finite loss), whether λ holds, and whether the VGG features are ImageNet's.
+        Device tensors, or CPU tensors of what the host knows (Lightning copies a Python number to the device,
+        a host sync on CUDA; a CPU tensor it logs as it is): nothing here is read back."""
+        state = self.induction._state
+        return {
             "schedule/phase": torch.tensor(float(phase)),
-            "schedule/lambda": torch.tensor(float(lam)),
-            "schedule/lambda_holding": torch.tensor(float(ind.holding)),
+            "schedule/lambda": lam.float(),
+            "schedule/lambda_holding": state["holding"].float(),
             "vgg_pretrained": torch.tensor(float(self.vgg_pretrained)),
+            "schedule/adv_smoothed": torch.where(state["has_smoothed"] > 0, state["smoothed"],
+                                                 torch.full_like(state["smoothed"], float("nan"))).float(),
         }
-        if ind.smoothed is not None:
-            logs["schedule/adv_smoothed"] = torch.tensor(float(ind.smoothed))
-        return logs
 
     # ----------------------------------------------------------------------------------------- translate
     @torch.no_grad()

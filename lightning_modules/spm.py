@@ -273,20 +273,27 @@ class SPM(GANModule):
                     out = self.generate(x, c_tgt)
             parts: dict[str, torch.Tensor] = {}
             total = x.new_zeros(())
+            judged.clear()
             for suffix, disc, real, fake, weight in self.scales(x, out):
                 fake = fake.detach()
                 real_out = disc(real)
-                n_fakes = fake.shape[0] // real.shape[0]
+                judged.append((suffix, disc, real, fake, weight))
                 parts[f"adv{suffix}"] = discriminator_adv_loss(real_out.src, disc(fake).src, hp.gan_mode)  # Eq. 7/WGAN
                 parts[f"cls{suffix}"] = cls_loss(real_out.cls, src)  # Eq. 2
-                scale = hp.lambda_adv * parts[f"adv{suffix}"] + hp.lambda_cls * parts[f"cls{suffix}"]
-                if hp.gan_mode == "wgan" and hp.lambda_gp > 0:
-                    parts[f"gp{suffix}"] = gradient_penalty(lambda t, d=disc: d(t).src, real.repeat(n_fakes, 1, 1, 1), fake)
-                    scale = scale + hp.lambda_gp * parts[f"gp{suffix}"]
-                total = total + weight * scale  # Eq. 10
+                total = total + weight * (hp.lambda_adv * parts[f"adv{suffix}"] + hp.lambda_cls * parts[f"cls{suffix}"])  # Eq. 10
             return total, parts
 
-        logs = self.optimize("D", discriminator_step)
+        def gradient_penalties():  # WGAN-GP per judged scale, weighted as Eq. 10 weighs its scale (eager: optimize)
+            parts, total = {}, x.new_zeros(())
+            for suffix, disc, real, fake, weight in judged:
+                n_fakes = fake.shape[0] // real.shape[0]
+                parts[f"gp{suffix}"] = gradient_penalty(lambda t, d=disc: d(t).src, real.repeat(n_fakes, 1, 1, 1), fake)
+                total = total + weight * (hp.lambda_gp * parts[f"gp{suffix}"])
+            return total, parts
+
+        judged: list[tuple] = []  # (suffix, D, real, detached fake, weight) of the D step, for its penalties
+        wgan_gp = hp.gan_mode == "wgan" and hp.lambda_gp > 0
+        logs = self.optimize("D", discriminator_step, gradient_penalties if wgan_gp else None)
         if not g_step:
             return logs
 

@@ -92,7 +92,8 @@ class LabelCodec:
 
 
 def permuted(labels: torch.Tensor) -> torch.Tensor:
-    """StarGAN's targets: the batch's labels in a random order (``torch.randperm`` on the global RNG, so a
-    resumed run draws the same ones)."""
-    order = torch.randperm(labels.shape[0]).to(labels.device)
+    """StarGAN's targets: the batch's labels in a random order (``torch.randperm`` on the global RNG of the labels'
+    device — drawn there, not copied there, so a CUDA iteration does not wait for a host-to-device copy; a resumed
+    run draws the same ones: the RNG states are checkpointed)."""
+    order = torch.randperm(labels.shape[0], device=labels.device)
     return labels[order]

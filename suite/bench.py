@@ -222,7 +222,7 @@ class PlainLoop(pl.Callback):
 
 def bench_floor(cfg: Any, datamodule: Any, warmup: int, iters: int, flops: bool) -> dict[str, Any]:
     """The same module's ``train_iteration`` in a plain loop: no Trainer loop, loader, logging or callbacks."""
-    from suite.speed import apply_fast_paths
+    from suite.speed import apply_fast_paths, resolve_compile
     from suite.training import build_method
 
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
@@ -230,7 +230,10 @@ def bench_floor(cfg: Any, datamodule: Any, warmup: int, iters: int, flops: bool)
     module.max_iterations = int(cfg.trainer.max_steps)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     channels_last = bool(cfg.speed.channels_last)  # the same fast paths as the Lightning path (set in compose)
-    apply_fast_paths(module, channels_last=channels_last, compile_generators=bool(cfg.speed.compile))
+    what = resolve_compile(cfg.speed.compile, device.type)
+    apply_fast_paths(module, channels_last=channels_last, compile_generators=what == "nets")
+    if what == "steps":
+        module.compile_steps = {"mode": cfg.speed.compile_mode} if cfg.speed.get("compile_mode") else {}
     loader = datamodule.train_dataloader()
     it = iter(loader)
     batches = [_to(next(it), device, channels_last) for _ in range(min(warmup + iters, 8))]
@@ -304,9 +307,13 @@ def bench_method(method: str, args: argparse.Namespace, workdir: Path) -> dict[s
     # One iteration more than measured: the last one may do end-of-training work inside training_step (disent
     # stores its expected embeddings there), which is not per-iteration cost.
     iterations = args.warmup + args.iters + 1
-    speed = [f"speed.channels_last={str(args.channels_last).lower()}", f"speed.compile={str(args.compile).lower()}"]
+    speed = [f"speed.channels_last={str(args.channels_last).lower()}", f"speed.compile={args.compile or 'false'}",
+             f"speed.matmul_precision={args.matmul_precision}"]
+    if args.compile_mode:
+        speed.append(f"speed.compile_mode={args.compile_mode}")
+    batch = [f"data.batch_size={args.batch_size}"] if args.batch_size else []
     cfg = compose(method, paper=args.paper, run_dir=workdir / method, iterations=iterations, precision=args.precision,
-                  extra=[*speed, *args.override])
+                  extra=[*speed, *batch, *args.override])
     row: dict[str, Any] = {
         "method": method,
         "scale": "paper" if args.paper else "synth",
@@ -315,6 +322,8 @@ def bench_method(method: str, args: argparse.Namespace, workdir: Path) -> dict[s
         "precision": args.precision,
         "channels_last": args.channels_last,
         "compile": args.compile,
+        "compile_mode": args.compile_mode,
+        "matmul_precision": args.matmul_precision,
     }
     lightning = bench_lightning(cfg, args.warmup, args.iters)
     lightning.pop("_result")
@@ -322,13 +331,18 @@ def bench_method(method: str, args: argparse.Namespace, workdir: Path) -> dict[s
     datamodule = build_datamodule(cfg, cfg.method.view)
     datamodule.setup("fit")
     row.update(bench_loader(datamodule, args.iters, min(args.warmup, 1)))
-    if args.skip_floor:
-        return row
     want_flops = args.flops or torch.cuda.is_available()
-    row.update(bench_floor(cfg, datamodule, args.warmup, args.iters, want_flops))
-    row["overhead"] = row["lightning_s_per_iter"] / row["floor_s_per_iter"]
-    ex_data = row["lightning_s_per_iter"] - row["loader_s_per_batch"]
-    row["overhead_ex_data"] = ex_data / row["floor_s_per_iter"]
+    if args.skip_floor:
+        if want_flops:  # MFU without timing the plain loop: one eager iteration under the FLOP counter
+            eager = cfg.copy()
+            eager.speed.compile = False
+            floor = bench_floor(eager, datamodule, 1, 1, True)
+            row["flop_per_iter"] = floor["flop_per_iter"]
+    else:
+        row.update(bench_floor(cfg, datamodule, args.warmup, args.iters, want_flops))
+        row["overhead"] = row["lightning_s_per_iter"] / row["floor_s_per_iter"]
+        ex_data = row["lightning_s_per_iter"] - row["loader_s_per_batch"]
+        row["overhead_ex_data"] = ex_data / row["floor_s_per_iter"]
     if "flop_per_iter" in row:
         row["achieved_tflops"] = row["flop_per_iter"] / row["lightning_s_per_iter"] / 1e12
         if args.peak_tflops:
@@ -394,7 +408,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--paper", action="store_true", help="paper resolution and batch size (scale=paper) instead of 32 px, batch 8")
     p.add_argument("--precision", default="32-true", help="trainer.precision: 32-true | bf16-mixed | 16-mixed")
     p.add_argument("--channels-last", action="store_true", help="module and image batches in channels_last memory format")
-    p.add_argument("--compile", action="store_true", help="torch.compile each network (not the LightningModule)")
+    p.add_argument("--compile", nargs="?", const="nets", default=None, choices=("nets", "steps"),
+                   help="torch.compile: nets = the generator networks (the default of a bare --compile), steps = each "
+                        "optimizer step's closure (forward passes and losses)")
+    p.add_argument("--compile-mode", default=None, help="speed.compile_mode: reduce-overhead (CUDA graphs) | max-autotune")
+    p.add_argument("--matmul-precision", default="high", choices=("highest", "high", "medium"),
+                   help="speed.matmul_precision on CUDA: highest = true fp32, high = TF32 (the default)")
+    p.add_argument("--batch-size", type=int, default=None, help="batch size instead of the setting's")
     p.add_argument("--flops", action="store_true", help="count FLOP per iteration also without CUDA")
     p.add_argument("--peak-tflops", type=float, default=None, help="device peak TFLOP/s for MFU (default: table by GPU name)")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")

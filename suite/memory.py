@@ -169,10 +169,10 @@ def probe_iteration(module: Any, batch: dict, device: torch.device, precision: A
     meter = TensorBytes()
     update = clone.optimize
 
-    def marked(name: str, closure: Any) -> Any:
+    def marked(name: str, closure: Any, penalty: Any = None) -> Any:
         meter.mark()
         try:
-            return update(name, closure)
+            return update(name, closure, penalty)
         finally:
             meter.mark()
 

@@ -4,12 +4,14 @@ and wraps the module (so DDP sees the final parameter layout):
 - ``speed.channels_last``: module weights and image batches in channels_last memory format (NHWC convolutions on
   tensor cores). ``auto`` = on for CUDA, off on the CPU (instance norm there copies NHWC back and forth;
   lightning_pitfalls.md). Measured by ``python -m suite.bench --channels-last`` (docs/scaling.md).
-- ``speed.compile``: ``torch.compile`` of the generator networks only (``generator_nets()`` of each method: every
-  net outside the discriminator optimizer). Discriminators stay eager because their gradient penalties
-  (WGAN-GP, R1) differentiate twice, which compiled graphs do not support. ``auto`` = off (compilation takes
-  minutes per method; turn it on for long runs).
+- ``speed.compile``: ``true``/``nets`` = ``torch.compile`` of the generator networks only (``generator_nets()`` of
+  each method: every net outside the discriminator optimizer); ``steps`` = ``torch.compile`` of each optimizer
+  step's closure — every network's forward pass and every loss of the step in one graph
+  (``GANModule.step_function``; gradient penalties, image pools and bridge's memory step stay eager by design,
+  ``tests/contract/test_compile_clean.py``). ``auto`` = off (compilation takes minutes per method; turn it on for
+  long runs). On a CPU, Inductor needs a C++ compiler: without one the run warns once and stays eager.
 - ``speed.matmul_precision``: ``torch.set_float32_matmul_precision`` on CUDA (``high`` = TF32 tensor cores for fp32
-  matrix products; cuDNN convolutions use TF32 by default already).
+  matrix products; cuDNN convolutions use TF32 by default already; ``highest`` turns TF32 off for both).
 - Fused Adam (``method.optim.fused: auto`` → on for CUDA) and cudnn autotuning (``trainer.benchmark``, on in
   trainer=gpu) are set where they belong, in the optimizer and trainer configs.
 """
@@ -27,6 +29,7 @@ from suite.errors import ConfigError
 
 log = logging.getLogger(__name__)
 _CHOICES = (True, False, "auto")
+_COMPILE_CHOICES = (True, False, "auto", "nets", "steps")
 
 
 def resolve_flag(name: str, value: Any, device_type: str, auto_on: tuple[str, ...]) -> bool:
@@ -36,6 +39,31 @@ def resolve_flag(name: str, value: Any, device_type: str, auto_on: tuple[str, ..
     if value not in _CHOICES:
         raise ConfigError(f"speed.{name} must be true, false or auto, got {value!r}.")
     return device_type in auto_on if value == "auto" else bool(value)
+
+
+def resolve_compile(value: Any, device_type: str) -> str | None:
+    """``speed.compile`` → what to compile: None, ``nets`` (the generators; ``true``) or ``steps``."""
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        value = value.lower() == "true"
+    if value not in _COMPILE_CHOICES:
+        raise ConfigError(f"speed.compile must be true, false, auto, nets or steps, got {value!r}.")
+    if value == "auto" or value is False:
+        return None
+    return "nets" if value is True else value
+
+
+CPP_COMPILERS = ("g++", "c++", "clang++")
+
+
+def cpp_compiler() -> str | None:
+    """Path of a C++ compiler Inductor can use on the CPU ($CXX first), or None."""
+    import os
+    import shutil
+
+    for name in (os.environ.get("CXX"), *CPP_COMPILERS):
+        if name and shutil.which(name):
+            return shutil.which(name)
+    return None
 
 
 def generator_nets(module: nn.Module) -> dict[str, nn.Module]:
@@ -91,7 +119,7 @@ class FastPaths(pl.Callback):
         self.compile = compile
         self.compile_mode = compile_mode
         resolve_flag("channels_last", channels_last, "cpu", ())  # validate early
-        resolve_flag("compile", compile, "cpu", ())
+        resolve_compile(compile, "cpu")
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if stage != "fit":
@@ -99,8 +127,17 @@ class FastPaths(pl.Callback):
         device_type = trainer.strategy.root_device.type
         if device_type == "cuda" and self.matmul_precision:
             torch.set_float32_matmul_precision(self.matmul_precision)
+            torch.backends.cudnn.allow_tf32 = self.matmul_precision != "highest"  # highest: true fp32 convs too
         channels_last = resolve_flag("channels_last", self.channels_last, device_type, ("cuda",))
-        compile_generators = resolve_flag("compile", self.compile, device_type, ())
-        compiled = apply_fast_paths(pl_module, channels_last=channels_last, compile_generators=compile_generators,
+        what = resolve_compile(self.compile, device_type)
+        if what and device_type == "cpu" and cpp_compiler() is None:
+            log.warning("speed.compile=%s needs a C++ compiler on the CPU (Inductor builds C++ kernels) and none was found "
+                        "(looked for %s); training eagerly. Install g++ (e.g. apt-get install g++) to compile.",
+                        self.compile, ", ".join(CPP_COMPILERS))
+            what = None
+        compiled = apply_fast_paths(pl_module, channels_last=channels_last, compile_generators=what == "nets",
                                     compile_mode=self.compile_mode)
+        if what == "steps":
+            pl_module.compile_steps = {"mode": self.compile_mode} if self.compile_mode else {}
+            compiled = ["every optimizer step"]
         log.info("fast paths on %s: channels_last=%s, compiled=%s", device_type, channels_last, compiled or "none")

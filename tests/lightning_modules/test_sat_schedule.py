@@ -21,7 +21,7 @@ def test_lambda_rises_once_even_when_the_loss_starts_below_the_threshold():
     assert values[:9] == [0.0] * 9  # no increment before the first interval
     assert values[9:] == [pytest.approx(0.1)] * 31 and ind.holding and ind.increments == 1
     unguarded = AdaptiveWeightInduction(step=0.1, every=10, threshold=0.8, smoothing=0.9, min_increments=0)
-    assert {unguarded.update(0.5) for _ in range(40)} == {0.0} and unguarded.holding
+    assert {float(unguarded.update(0.5)) for _ in range(40)} == {0.0} and unguarded.holding
 
 
 def test_guard_of_three_increments_then_the_usual_hold():

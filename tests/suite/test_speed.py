@@ -55,7 +55,7 @@ def test_flags_resolve_auto_by_device_and_reject_other_values():
     assert resolve_flag("channels_last", "auto", "cuda", ("cuda",)) is True
     assert resolve_flag("channels_last", "auto", "cpu", ("cuda",)) is False
     assert resolve_flag("compile", "true", "cpu", ()) is True
-    with pytest.raises(ConfigError, match="speed.compile must be true, false or auto"):
+    with pytest.raises(ConfigError, match="speed.compile must be true, false, auto, nets or steps"):
         FastPaths(channels_last=False, compile="yes")
 
 
@@ -74,3 +74,24 @@ def test_channels_last_training_matches_the_default_layout(make_cfg, tmp_path):
     assert losses[0].keys() == losses[1].keys() and losses[0]
     for key in losses[0]:
         assert losses[1][key] == pytest.approx(losses[0][key], rel=1e-4, abs=1e-5), key
+
+
+def test_compile_steps_sets_the_step_compiler_and_falls_back_without_a_cpp_compiler(monkeypatch, caplog):
+    from types import SimpleNamespace
+
+    import suite.speed as speed
+    from tests.methods import build
+
+    trainer = SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device("cpu")))
+    module = build("stargan")
+    FastPaths(channels_last=False, compile="steps", compile_mode="max-autotune").setup(trainer, module, "fit")
+    assert module.compile_steps == {"mode": "max-autotune"}
+    assert speed.resolve_compile(True, "cpu") == "nets" and speed.resolve_compile("auto", "cuda") is None
+    with pytest.raises(ConfigError, match="nets or steps"):
+        speed.resolve_compile("everything", "cpu")
+    monkeypatch.setattr(speed, "cpp_compiler", lambda: None)
+    fresh = build("stargan")
+    with caplog.at_level("WARNING", logger="suite.speed"):
+        FastPaths(channels_last=False, compile="steps").setup(trainer, fresh, "fit")
+    assert fresh.compile_steps is None
+    assert [r.getMessage() for r in caplog.records if "C++ compiler" in r.getMessage()]
