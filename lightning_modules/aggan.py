@@ -44,6 +44,7 @@ from lightning_modules.losses import (
     total_variation,
 )
 from lightning_modules.schedules import switch_iteration
+from lightning_modules.spm_labels import check_target_sampling, permuted
 from suite.errors import ConfigError
 
 
@@ -69,6 +70,9 @@ class AGGAN(GANModule):
         gan_mode: ``lsgan`` (paper) | ``vanilla`` | ``wgan`` | ``hinge``.
         pool_size: image history of 50.
         multi_domain_form: ``authors`` | ``hybrid`` (see the module docstring).
+        target_sampling: multi-domain targets — ``other`` (the datamodule's: another domain, uniformly) or
+            ``permutation`` (the authors' StarGAN-based trainer: the batch's own labels shuffled,
+            ``lightning_modules.spm_labels.permuted``; with batch 1 every target is its source). Two-domain: unused.
         multi_domain: the authors' multi-domain form: ``{n_critic, gan_mode, generator, discriminator}``.
     """
 
@@ -99,11 +103,13 @@ class AGGAN(GANModule):
         gan_mode: str = "lsgan",
         pool_size: int = 50,
         multi_domain_form: str = "authors",
+        target_sampling: str = "other",
         multi_domain: dict | None = None,
         **common: Any,
     ) -> None:
         super().__init__(**common)
         self.save_hyperparameters()
+        self.target_sampling = check_target_sampling(target_sampling)
         if tv_form not in TV_FORMS:
             raise ConfigError(f"method.tv_form must be one of {', '.join(TV_FORMS)}, got {tv_form!r}.")
         if multi_domain_form not in self.multi_domain_forms:
@@ -214,6 +220,10 @@ class AGGAN(GANModule):
             logs["schedule/r"] = torch.tensor(self.curriculum_r())
         return logs
 
+    def training_targets(self, batch: dict) -> torch.Tensor:
+        """Multi-domain targets by ``target_sampling``: the datamodule's, or the batch's labels permuted."""
+        return permuted(batch["domain"]) if self.target_sampling == "permutation" else batch["target"]
+
     def _adv_pair(self, disc, fake: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         return generator_adv_loss(disc(fake, mask).src, self.hparams.gan_mode)
 
@@ -304,7 +314,7 @@ class AGGAN(GANModule):
         iteration (``(i+1) % n_critic == 0``, as their solver). G does not change during the D step, so on a G-step
         iteration G runs once, with gradients, and the D step scores its detached output."""
         hp, mode = self.hparams, self.md_gan_mode
-        x, src, tgt = batch["image"], batch["domain"], batch["target"]
+        x, src, tgt = batch["image"], batch["domain"], self.training_targets(batch)
         c_src = F.one_hot(src, self.num_domains).to(x.dtype)
         c_tgt = F.one_hot(tgt, self.num_domains).to(x.dtype)
         g_step = (self.iteration + 1) % self.n_critic == 0
@@ -345,7 +355,7 @@ class AGGAN(GANModule):
     def _multi_domain_iteration(self, batch: dict) -> dict[str, torch.Tensor]:
         """The ``hybrid`` multi-domain form (this suite's own; see the module docstring)."""
         hp = self.hparams
-        x, src, tgt = batch["image"], batch["domain"], batch["target"]
+        x, src, tgt = batch["image"], batch["domain"], self.training_targets(batch)
         c_src = F.one_hot(src, self.num_domains).float()
         c_tgt = F.one_hot(tgt, self.num_domains).float()
         saved: dict[str, torch.Tensor] = {}

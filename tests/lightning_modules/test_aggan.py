@@ -168,6 +168,27 @@ def test_authors_multi_domain_generator_step_has_stargan_terms():
     assert {k.split("/")[2] for k in logs if k.startswith("loss/D/")} == {"gan", "cls", "gp", "total"}
 
 
+@pytest.mark.parametrize("form", ["authors", "hybrid"])
+def test_permutation_targets_are_the_batch_labels_shuffled(form, monkeypatch):
+    """M8: method.target_sampling=permutation draws the authors' targets (their StarGAN trainer's randperm of the
+    batch's labels) in both multi-domain forms; the default keeps the datamodule's other-domain targets."""
+    from lightning_modules import aggan
+
+    m = make(*MD, f"method.multi_domain_form={form}", "method.target_sampling=permutation", info=INFO5)
+    attach_trainer(m)
+    batch = domain_batch(4, num_domains=5)
+    targets = m.training_targets(batch)
+    assert sorted(targets.tolist()) == sorted(batch["domain"].tolist())
+    used = []
+    monkeypatch.setattr(aggan, "permuted", lambda labels: used.append(labels) or labels.flip(0))
+    m.train_iteration(batch)
+    assert len(used) == 1 and torch.equal(used[0], batch["domain"])
+    default = make(*MD, f"method.multi_domain_form={form}", info=INFO5)
+    assert default.training_targets(batch) is batch["target"]
+    with pytest.raises(ConfigError, match="target_sampling"):
+        make(*MD, "method.target_sampling=shuffle", info=INFO5)
+
+
 def test_unknown_multi_domain_form_is_rejected():
     with pytest.raises(ConfigError, match="multi_domain_form"):
         make("method.view=multi_domain", "method.multi_domain_form=stargan", info=INFO5)
