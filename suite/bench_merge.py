@@ -20,6 +20,7 @@ COLUMNS = [
     ("batch", "batch_size", "{}"),
     ("img/s", "lightning_images_per_s", "{:.1f}"),
     ("s/iter", "lightning_s_per_iter", "{:.4f}"),
+    ("warm-up s (compile incl.)", "warmup_s", "{:.1f}"),
     ("TFLOP/s", "achieved_tflops", "{:.2f}"),
     ("MFU", "mfu", "{:.1%}"),
     ("GPU max alloc MiB", "gpu_max_allocated_mib", "{:.0f}"),
