@@ -265,7 +265,7 @@ class GANModule(pl.LightningModule):
         """``closure`` as it runs: compiled with ``torch.compile`` when ``compile_steps`` is set (by
         ``speed.compile=steps``, with ``speed.compile_mode``), else as it is. A new closure object per iteration
         reuses the compiled code of the same ``def`` (dynamo caches by code object and checks its guards)."""
-        if not self.compile_steps:
+        if self.compile_steps is None:
             return closure
         return torch.compile(closure, **self.compile_steps)
 

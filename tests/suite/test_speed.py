@@ -86,6 +86,11 @@ def test_compile_steps_sets_the_step_compiler_and_falls_back_without_a_cpp_compi
     module = build("stargan")
     FastPaths(channels_last=False, compile="steps", compile_mode="max-autotune").setup(trainer, module, "fit")
     assert module.compile_steps == {"mode": "max-autotune"}
+    plain = build("stargan")
+    FastPaths(channels_last=False, compile="steps").setup(trainer, plain, "fit")
+    step = lambda: None  # noqa: E731
+    assert plain.compile_steps == {} and plain.step_function(step) is not step  # no mode given: still compiled
+    assert build("stargan").step_function(step) is step  # off: the closure as it is
     assert speed.resolve_compile(True, "cpu") == "nets" and speed.resolve_compile("auto", "cuda") is None
     with pytest.raises(ConfigError, match="nets or steps"):
         speed.resolve_compile("everything", "cpu")
