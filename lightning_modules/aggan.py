@@ -204,11 +204,14 @@ class AGGAN(GANModule):
     def uses_epochs(self) -> bool:
         return super().uses_epochs() or (self.use_curriculum and self.hparams.curriculum_epochs is not None)
 
-    def weigh(self, gan_terms: torch.Tensor, tv: torch.Tensor, recon_terms: torch.Tensor) -> torch.Tensor:
-        """Eq. 9 (curriculum) or Eq. 7: gan_terms and recon_terms arrive already multiplied by their λ."""
+    def weigh(self, gan_terms: torch.Tensor, tv: torch.Tensor, recon_terms: torch.Tensor,
+              r: float | None = None) -> torch.Tensor:
+        """Eq. 9 (curriculum) or Eq. 7: gan_terms and recon_terms arrive already multiplied by their λ. ``r``: the
+        curriculum weight, read before the step by the iterations (a step that read the iteration counter itself
+        would be compiled anew every iteration); None reads it here."""
         if not self.use_curriculum:
             return gan_terms + tv + recon_terms
-        r = self.curriculum_r()
+        r = self.curriculum_r() if r is None else r
         return (gan_terms + tv) * (1 - r) + recon_terms * r
 
     # ----------------------------------------------------------------------------------------- iteration
@@ -258,6 +261,7 @@ class AGGAN(GANModule):
         x = torch.where(sel, batch["image"], batch["ref"])
         y = torch.where(sel, batch["ref"], batch["image"])
         saved: dict[str, torch.Tensor] = {}
+        r = self.curriculum_r() if self.use_curriculum else None  # read here, not inside the (compiled) step
 
         def generator_step():
             out_y, out_x = self.G_xy(x), self.G_yx(y)  # x → [M_y, R_y, G_y];  y → [M_x, R_x, G_x]
@@ -277,7 +281,7 @@ class AGGAN(GANModule):
                 parts["identity"] = F.l1_loss(self.G_xy(y).image, y) + F.l1_loss(self.G_yx(x).image, x)
                 recon = recon + hp.lambda_identity * hp.lambda_cycle * parts["identity"]
             gan = hp.lambda_gan * (parts["gan"] + parts.get("agan", 0.0))
-            total = self.weigh(gan, hp.lambda_tv * parts.get("tv", torch.zeros((), device=x.device)), recon)
+            total = self.weigh(gan, hp.lambda_tv * parts.get("tv", torch.zeros((), device=x.device)), recon, r)
             saved.update(fake_y=out_y.image.detach(), fake_x=out_x.image.detach())
             if self.use_ad:
                 saved.update(mask_y=out_y.mask.detach(), mask_x=out_x.mask.detach())
@@ -359,6 +363,7 @@ class AGGAN(GANModule):
         c_src = F.one_hot(src, self.num_domains).float()
         c_tgt = F.one_hot(tgt, self.num_domains).float()
         saved: dict[str, torch.Tensor] = {}
+        r = self.curriculum_r() if self.use_curriculum else None  # read here, not inside the (compiled) step
 
         def generator_step():
             out = self.G(x, c_tgt)
@@ -377,7 +382,7 @@ class AGGAN(GANModule):
                 parts["tv"] = total_variation(out.mask, hp.tv_form)
             recon = hp.lambda_cycle * parts["cycle"] + hp.lambda_pixel * parts.get("pixel", 0.0)
             gan = hp.lambda_gan * (parts["gan"] + parts.get("agan", 0.0))
-            total = self.weigh(gan, hp.lambda_tv * parts.get("tv", torch.zeros((), device=x.device)), recon)
+            total = self.weigh(gan, hp.lambda_tv * parts.get("tv", torch.zeros((), device=x.device)), recon, r)
             total = total + hp.lambda_cls * parts["cls"]
             saved["fake"] = out.image.detach()
             if self.use_ad:

@@ -30,6 +30,7 @@ def test_steps_compile_without_graph_breaks_or_recompilation(name):
     module = trained(name)
     module.compile_steps = {"backend": "eager", "fullgraph": True}  # any graph break raises
     module.nan_check_every = 10**6  # the guard's host reads happen outside the steps anyway; keep the log quiet
+    module.iterations_per_epoch = 1  # as in a run: epoch-based schedules (AGGAN's curriculum) switch at known iterations
     cycle = max(2, METHODS[name].iterations)  # every optimizer, phase and n_critic position of the tiny schedule
     _run(module, name, range(cycle))
     graphs = counters["stats"]["unique_graphs"]
