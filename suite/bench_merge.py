@@ -13,19 +13,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-COLUMNS = [
-    ("setting", "setting", "{}"),
-    ("method", "method", "{}"),
-    ("size", "image_size", "{}"),
-    ("batch", "batch_size", "{}"),
-    ("img/s", "lightning_images_per_s", "{:.1f}"),
-    ("s/iter", "lightning_s_per_iter", "{:.4f}"),
-    ("warm-up s (compile incl.)", "warmup_s", "{:.1f}"),
-    ("TFLOP/s", "achieved_tflops", "{:.2f}"),
-    ("MFU", "mfu", "{:.1%}"),
-    ("GPU max alloc MiB", "gpu_max_allocated_mib", "{:.0f}"),
-    ("error", "error", "{}"),
-]
+from suite.bench import COLUMNS as BENCH_COLUMNS
+
+# the bench's own columns (title, key, format), in this order, after the setting
+SHOWN = ("method", "image_size", "batch_size", "lightning_images_per_s", "lightning_s_per_iter", "warmup_s",
+         "achieved_tflops", "mfu", "gpu_max_allocated_mib", "error")
+COLUMNS = [("setting", "setting", "{}"), *sorted((c for c in BENCH_COLUMNS if c[1] in SHOWN), key=lambda c: SHOWN.index(c[1]))]
 
 
 def merge(directory: Path, settings: list[str], skipped: list[str] = ()) -> dict[str, Any]:
@@ -66,7 +59,8 @@ def markdown(merged: dict[str, Any], title: str) -> str:
     lines += [f"- `{name}`: {what}" for name, what in merged["settings"].items()]
     lines += ["", "| " + " | ".join(c[0] for c in cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
     for r in rows:
-        lines.append("| " + " | ".join("–" if r.get(k) is None else f.format(r[k]) for _t, k, f in cols) + " |")
+        cells = ["–" if r.get(k) is None else f.format(r[k] / 1e9 if k == "flop_per_iter" else r[k]) for _t, k, f in cols]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
