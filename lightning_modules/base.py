@@ -271,12 +271,19 @@ class GANModule(pl.LightningModule):
 
     def _record_nonfinite(self, name: str, loss: torch.Tensor, parts: dict[str, torch.Tensor], opt) -> None:
         """The ``stop`` guard: this update's loss parts, total and gradient norm into the device record."""
-        grads = [p.grad for group in opt.param_groups for p in group["params"] if p.grad is not None]
         names = (*(f"{name}/{k}" for k in parts), f"{name}/total")
         values = [*parts.values(), loss]
-        if grads:  # one fused norm per gradient tensor, summed: non-finite iff any gradient entry is
-            names, values = (*names, f"{name}/gradient"), [*values, torch.stack(torch._foreach_norm(grads)).sum()]
+        norm = self._gradient_norm(opt)
+        if norm is not None:
+            names, values = (*names, f"{name}/gradient"), [*values, norm]
         self.nonfinite.observe(names, values, self.iteration)
+
+    @staticmethod
+    def _gradient_norm(opt) -> torch.Tensor | None:
+        """Σ of the per-tensor norms of ``opt``'s gradients (one fused norm each; non-finite iff any gradient entry
+        is), on the device; None when no parameter has a gradient."""
+        grads = [p.grad for group in opt.param_groups for p in group["params"] if p.grad is not None]
+        return torch.stack([n.float() for n in torch._foreach_norm(grads)]).sum() if grads else None
 
     def sync_allowed(self) -> bool:
         """Whether this iteration may read the device (a host sync): one in ``nan_check_every`` — where the guard
@@ -298,11 +305,8 @@ class GANModule(pl.LightningModule):
         """NaN/inf in any gradient of optimizer ``name`` (one fused norm per device, one host sync per step)."""
         if self.nan_guard == "off":
             return True
-        grads = [p.grad for group in opt.param_groups for p in group["params"] if p.grad is not None]
-        if not grads:
-            return True
-        total = torch.stack([n.float() for n in torch._foreach_norm(grads)]).sum()
-        if bool(torch.isfinite(total)):
+        total = self._gradient_norm(opt)
+        if total is None or bool(torch.isfinite(total)):
             return True
         if self.nan_guard == "skip":
             self.skipped_steps += 1
