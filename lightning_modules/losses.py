@@ -82,20 +82,34 @@ def domain_classification_loss(logits: torch.Tensor, labels: torch.Tensor) -> to
     return F.cross_entropy(logits, labels)
 
 
-def gradient_penalty(
-    critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor
-) -> torch.Tensor:
-    """WGAN-GP (Gulrajani et al.): ``E[(‖∇_x̂ D(x̂)‖₂ − 1)²]`` at random interpolates x̂ of real and fake.
-
-    The penalty is taken w.r.t. the *input*, so under DDP it joins the critic loss in one backward. The norm is
-    computed in float32 (bf16 gradients lose too much precision for ``(‖g‖−1)²``).
-    """
+def interpolates(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """WGAN-GP's sample points x̂ = α·x + (1 − α)·x̃, one α ~ U[0, 1] per image, detached from both and requiring
+    grad (Gulrajani et al., Alg. 1 line 6)."""
     alpha = torch.rand(real.shape[0], 1, 1, 1, device=real.device, dtype=real.dtype)
-    mixed = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
-    score = critic(mixed)
+    return (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
+
+
+def penalty_at(score: torch.Tensor, mixed: torch.Tensor) -> torch.Tensor:
+    """``E[(‖∇_x̂ D(x̂)‖₂ − 1)²]`` from the critic's ``score`` at ``mixed`` (from :func:`interpolates`), with
+    ``create_graph`` so the penalty trains the critic. ``score`` may come from a pass over a larger batch that holds
+    ``mixed`` as a part (``torch.cat``): only critics without batch statistics, where each image's score depends on
+    that image alone, give the same penalty that way. The norm is computed in float32 (bf16 gradients lose too much
+    precision for ``(‖g‖−1)²``)."""
     (grad,) = torch.autograd.grad(score.sum(), mixed, create_graph=True)
     norm = grad.float().flatten(1).norm(2, dim=1)
     return ((norm - 1) ** 2).mean()
+
+
+def gradient_penalty(
+    critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor
+) -> torch.Tensor:
+    """WGAN-GP (Gulrajani et al., Eq. 3): ``E[(‖∇_x̂ D(x̂)‖₂ − 1)²]`` at random interpolates x̂ of real and fake, with
+    the critic's own pass over x̂.
+
+    The penalty is taken w.r.t. the *input*, so under DDP it joins the critic loss in one backward.
+    """
+    mixed = interpolates(real, fake)
+    return penalty_at(critic(mixed), mixed)
 
 
 def mask_sparsity(mask: torch.Tensor) -> torch.Tensor:

@@ -262,3 +262,42 @@ def test_motion_combination_grid_has_input_three_translations_and_three_flows(tm
     width, height = Image.open(path).size
     assert (width, height) == (7 * 33 + 1, 3 * 33 + 1)  # 7 columns × 3 rows of 32 px with 1 px padding
     assert "happy+surprised" in path.with_suffix(".txt").read_text()
+
+
+@pytest.mark.parametrize("overrides, info", [
+    (("method=stargan",), INFO5),
+    ((), INFO5),
+    (("method=spm_hr", "method.lr_size=32", "method.discriminator.n_layers=3"), INFO_HR),
+], ids=["stargan", "spm", "spm_hr_two_scales"])
+def test_joint_critic_pass_gives_the_separate_passes_losses_and_gradients(overrides, info):
+    """joint_critic_pass scores [real; fake; x̂] in one D pass: the same D-step losses (adversarial, classification,
+    gradient penalty) and the same D gradients as three passes, since StarGAN's D has no batch statistics."""
+    batch = domain_batch(4, num_domains=5, size=info["image_size"])
+    results = []
+    for joint in (True, False):
+        m = build("spm", *overrides, "method.n_critic=2", f"method.joint_critic_pass={str(joint).lower()}", info=info)
+        torch.manual_seed(0)
+        for p in m.parameters():
+            p.data = torch.randn_like(p) * 0.05  # the same weights in both modules
+        attach_trainer(m)
+        m.train()
+        m.iteration = 1  # a D-only iteration
+        grads = {}
+        step = torch.optim.Adam.step
+
+        def capture(opt, *a, **k):
+            grads.update({n: p.grad.clone() for n, p in m.named_parameters() if p.grad is not None})
+            return step(opt, *a, **k)
+
+        torch.manual_seed(1)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(torch.optim.Adam, "step", capture)
+            logs = m.train_iteration(batch)
+        results.append((logs, grads))
+    (joint_logs, joint_grads), (sep_logs, sep_grads) = results
+    assert set(joint_logs) == set(sep_logs) and any(k.endswith("/gp") for k in joint_logs)
+    for k in joint_logs:
+        torch.testing.assert_close(joint_logs[k], sep_logs[k], rtol=1e-4, atol=1e-5)
+    assert set(joint_grads) == set(sep_grads) and all(n.startswith(("D", "D_h")) for n in joint_grads)
+    for n in joint_grads:
+        torch.testing.assert_close(joint_grads[n], sep_grads[n], rtol=1e-3, atol=1e-5)
