@@ -308,6 +308,12 @@ def count_flops(module: Any, batch: dict, autocast: Any = None) -> float:
     return float(counter.get_total_flops())
 
 
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
 def bench_method(method: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     from suite.training import build_datamodule
 
@@ -332,24 +338,45 @@ def bench_method(method: str, args: argparse.Namespace, workdir: Path) -> dict[s
         "compile_mode": args.compile_mode,
         "matmul_precision": args.matmul_precision,
     }
-    lightning = bench_lightning(cfg, args.warmup, args.iters)
-    lightning.pop("_result")
-    row.update(lightning)
     datamodule = build_datamodule(cfg, cfg.method.view)
     datamodule.setup("fit")
-    row.update(bench_loader(datamodule, args.iters, min(args.warmup, 1)))
     want_flops = args.flops or torch.cuda.is_available()
+
+    def lightning_run() -> dict[str, Any]:
+        out = bench_lightning(cfg, args.warmup, args.iters)
+        out.pop("_result")
+        return out
+
     if args.skip_floor:
+        row.update(lightning_run())
+        row.update(bench_loader(datamodule, args.iters, min(args.warmup, 1)))
         if want_flops:  # MFU without timing the plain loop: one eager iteration under the FLOP counter
             eager = cfg.copy()
             eager.speed.compile = False
             floor = bench_floor(eager, datamodule, 1, 1, True)
             row["flop_per_iter"] = floor["flop_per_iter"]
     else:
-        row.update(bench_floor(cfg, datamodule, args.warmup, args.iters, want_flops))
-        row["overhead"] = row["lightning_s_per_iter"] / row["floor_s_per_iter"]
-        ex_data = row["lightning_s_per_iter"] - row["loader_s_per_batch"]
-        row["overhead_ex_data"] = ex_data / row["floor_s_per_iter"]
+        # --repeats pairs of (Lightning path, plain loop), the order flipped every pair so neither side always runs
+        # first; the overhead is the median of the pairs' ratios (one pair's ratio moves ±10 % on a shared VM).
+        pairs = []
+        for k in range(args.repeats):
+            first_lightning = k % 2 == 0
+            light = lightning_run() if first_lightning else None
+            floor = bench_floor(cfg, datamodule, args.warmup, args.iters, want_flops and k == 0)
+            light = light or lightning_run()
+            pairs.append((light, floor))
+        row.update(pairs[0][0])
+        row.update(pairs[0][1])
+        row["lightning_s_per_iter"] = _median([lt["lightning_s_per_iter"] for lt, _ in pairs])
+        row["lightning_images_per_s"] = row["batch_size"] / row["lightning_s_per_iter"]
+        row["floor_s_per_iter"] = _median([fl["floor_s_per_iter"] for _, fl in pairs])
+        row["floor_images_per_s"] = row["batch_size"] / row["floor_s_per_iter"]
+        row.update(bench_loader(datamodule, args.iters, min(args.warmup, 1)))
+        ratios = [lt["lightning_s_per_iter"] / fl["floor_s_per_iter"] for lt, fl in pairs]
+        ratios_ex = [(lt["lightning_s_per_iter"] - row["loader_s_per_batch"]) / fl["floor_s_per_iter"] for lt, fl in pairs]
+        row["overhead"], row["overhead_ex_data"] = _median(ratios), _median(ratios_ex)
+        if len(pairs) > 1:
+            row["overhead_pairs"] = [round(r, 4) for r in ratios]
     if "flop_per_iter" in row:
         row["achieved_tflops"] = row["flop_per_iter"] / row["lightning_s_per_iter"] / 1e12
         if args.peak_tflops:
@@ -368,6 +395,7 @@ COLUMNS = [
     ("floor s/iter", "floor_s_per_iter", "{:.4g}"),
     ("overhead", "overhead", "{:.3f}"),
     ("overhead ex data", "overhead_ex_data", "{:.3f}"),
+    ("overhead per pair", "overhead_pairs", "{}"),
     ("loader img/s", "loader_images_per_s", "{:.0f}"),
     ("peak RSS MiB", "peak_rss_mib", "{:.0f}"),
     ("GPU max alloc MiB", "gpu_max_allocated_mib", "{:.0f}"),
@@ -427,10 +455,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--peak-tflops", type=float, default=None, help="device peak TFLOP/s for MFU (default: table by GPU name)")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     p.add_argument("--out", type=Path, default=Path("bench_results"), help="writes <out>/train.json and train.md")
+    p.add_argument("--repeats", type=int, default=1,
+                   help="pairs of (Lightning path, plain loop) runs, order alternating; medians are reported")
     p.add_argument("--skip-floor", action="store_true", help="time the Lightning path only (no plain loop, no FLOP count)")
     p.add_argument("--keep-going", action="store_true", help="record a failing method's error and go on with the next")
     p.add_argument("--override", nargs="*", default=[], help="extra Hydra overrides for every method (e.g. data.num_workers=4)")
     args = p.parse_args(argv)
+    if args.repeats < 1:
+        p.error("--repeats must be ≥ 1")
     if args.iters < 1 or args.warmup < 1:
         p.error("--iters and --warmup must be ≥ 1 (the first iteration pays for lazy initialisation)")
     return args
@@ -460,6 +492,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "compile": args.compile,
         "warmup": args.warmup,
         "iters": args.iters,
+        "repeats": args.repeats,
         "peak_tflops": args.peak_tflops,
         "note": "timings are noisy on a shared or loaded machine; compare only runs on the same idle device",
         "rows": rows,
