@@ -337,11 +337,7 @@ class AGGAN(GANModule):
             return parts["gan"] + hp.lambda_cls * parts["cls"], parts
 
         saved: dict[str, torch.Tensor] = {}
-        penalty = None
-        if mode == "wgan" and hp.lambda_gp > 0:
-            def penalty():
-                gp = gradient_penalty(lambda t: self.D(t).src, x, saved["fake"])
-                return hp.lambda_gp * gp, {"gp": gp}
+        penalty = self.wgan_penalty(lambda t: self.D(t).src, lambda: (x, saved["fake"]), mode == "wgan")
         logs = self.optimize("D", discriminator_step, penalty)
         if not g_step:
             return logs

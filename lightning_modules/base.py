@@ -31,6 +31,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from lightning_modules.guard import NonFiniteRecord
+from lightning_modules.losses import gradient_penalty
 from lightning_modules.pool import ImagePool
 from lightning_modules.schedules import linear_decay_from, switch_iteration
 from suite import __version__
@@ -260,6 +261,25 @@ class GANModule(pl.LightningModule):
                 return logged
             opt.step()
         return logged
+
+    def wgan_penalty(
+        self,
+        critic: Callable[[torch.Tensor], torch.Tensor],
+        points: Callable[[], tuple[torch.Tensor, torch.Tensor]],
+        enabled: bool = True,
+    ) -> Closure | None:
+        """``optimize``'s ``penalty`` for WGAN-GP: ``λgp · gradient_penalty(critic, real, fake)`` logged as ``gp``,
+        with ``(real, fake) = points()`` read when the penalty runs (after the step's closure, which may be what
+        makes the fake). None when ``enabled`` is false or ``hparams.lambda_gp`` is 0."""
+        lambda_gp = float(self.hparams.get("lambda_gp", 0.0))
+        if not enabled or lambda_gp <= 0:
+            return None
+
+        def penalty() -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+            gp = gradient_penalty(critic, *points())
+            return lambda_gp * gp, {"gp": gp}
+
+        return penalty
 
     def step_function(self, closure: Closure) -> Closure:
         """``closure`` as it runs: compiled with ``torch.compile`` when ``compile_steps`` is set (by

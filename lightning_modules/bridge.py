@@ -62,7 +62,6 @@ from lightning_modules.losses import (
     attribute_classification_loss,
     discriminator_adv_loss,
     generator_adv_loss,
-    gradient_penalty,
     mode_seeking_loss,
 )
 from nets.bridge import VARIANTS
@@ -316,11 +315,7 @@ class Bridge(GANModule):
             }
             return hp.lambda_adv * parts["adv"] + hp.lambda_cls_real * parts["cls"], parts
 
-        def penalty():  # WGAN-GP, eager (optimize)
-            gp = gradient_penalty(self.D.critic, p.x.repeat(n_fakes, 1, 1, 1), fakes)
-            return hp.lambda_gp * gp, {"gp": gp}
-
-        logs = self.optimize("D", discriminator_step, penalty if hp.lambda_gp > 0 else None)
+        logs = self.optimize("D", discriminator_step, self.wgan_penalty(self.D.critic, lambda: (p.x.repeat(n_fakes, 1, 1, 1), fakes)))
         if self.iteration % hp.n_critic:
             return logs
         logs.update(self.optimize("G", lambda: self.generator_loss(p, syntheses, r)))

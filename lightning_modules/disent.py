@@ -57,7 +57,6 @@ from lightning_modules.losses import (
     GAN_MODES,
     discriminator_adv_loss,
     generator_adv_loss,
-    gradient_penalty,
     uniform_posterior_cross_entropy,
 )
 from suite.errors import CheckpointError, ConfigError, DatasetError
@@ -358,11 +357,7 @@ class DisentangledAttributes(CodeTransfer, GANModule):
             parts = {"adv": discriminator_adv_loss(self.critic(x), self.critic(fake), hp.gan_mode)}
             return parts["adv"], parts
 
-        def penalty():  # WGAN-GP, eager (optimize)
-            gp = gradient_penalty(self.critic, x, judged["fake"])
-            return hp.lambda_gp * gp, {"gp": gp}
-
-        return self.optimize("D", closure, penalty if hp.gan_mode == "wgan" and hp.lambda_gp > 0 else None)
+        return self.optimize("D", closure, self.wgan_penalty(self.critic, lambda: (x, judged["fake"]), hp.gan_mode == "wgan"))
 
     def generator_step(
         self,

@@ -49,7 +49,6 @@ from lightning_modules.losses import (
     GAN_MODES,
     discriminator_adv_loss,
     generator_adv_loss,
-    gradient_penalty,
     perceptual_self_regularization,
 )
 from lightning_modules.schedules import linear_decay_from
@@ -414,11 +413,8 @@ class SAT(GANModule):
             parts = {"adv": discriminator_adv_loss(self.D(y).src, self.D(fake).src, hp.gan_mode)}
             return parts["adv"], parts
 
-        def penalty():  # WGAN-GP, eager (optimize)
-            gp = gradient_penalty(lambda t: self.D(t).src, y, fake)
-            return hp.lambda_gp * gp, {"gp": gp}
-
-        logs.update(self.optimize("D", discriminator_step, penalty if hp.gan_mode == "wgan" and hp.lambda_gp > 0 else None))
+        penalty = self.wgan_penalty(lambda t: self.D(t).src, lambda: (y, fake), hp.gan_mode == "wgan")
+        logs.update(self.optimize("D", discriminator_step, penalty))
         monitored = logs["loss/D/adv"] if self.monitor == "discriminator" else logs["loss/G/adv"]
         self.induction.update(monitored)
         logs.update(self.schedule_logs(phase, lam))

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import json
 import os
 import platform
@@ -209,8 +210,10 @@ def bench_lightning(cfg: Any, warmup: int, iters: int) -> dict[str, float]:
     batch = int(cfg.data.batch_size)
     # the warm-up iterations' time, torch.compile's compilation included (reported apart from the measured rate)
     warm = stamps[warmup - 1] - timer.started if timer.started is not None else None
+    # per-iteration times (true on CPU; on CUDA only the bounds are synchronised, so they are not used there)
+    each = [b - a for a, b in zip(stamps[warmup - 1 : warmup - 1 + iters], stamps[warmup : warmup + iters])]
     return {"lightning_s_per_iter": dt / n, "lightning_images_per_s": batch * n / dt, "warmup_s": warm, **mem,
-            "_result": result}
+            "_iteration_s": each, "_result": result}
 
 
 class PlainLoop(pl.Callback):
@@ -261,11 +264,14 @@ def bench_floor(cfg: Any, datamodule: Any, warmup: int, iters: int, flops: bool)
             step(i)
         _sync()
         t0 = time.perf_counter()
+        stamps = [t0]
         for i in range(iters):
             step(warmup + i)
+            stamps.append(time.perf_counter())  # per-iteration times: true on CPU (no device to wait for)
         _sync()
         dt = time.perf_counter() - t0
-        out: dict[str, Any] = {"floor_s_per_iter": dt / iters, "floor_images_per_s": int(cfg.data.batch_size) * iters / dt}
+        out: dict[str, Any] = {"floor_s_per_iter": dt / iters, "floor_images_per_s": int(cfg.data.batch_size) * iters / dt,
+                               "_iteration_s": [b - a for a, b in zip(stamps, stamps[1:])]}
         if flops:
             # Methods with n_critic > 1 (StarGAN, SPM) do different work per iteration: average one full cycle.
             cycle = max(int(module.hparams.get("n_critic", 1) or 1), 1)
@@ -343,12 +349,16 @@ def bench_method(method: str, args: argparse.Namespace, workdir: Path) -> dict[s
     want_flops = args.flops or torch.cuda.is_available()
 
     def lightning_run() -> dict[str, Any]:
+        gc.collect()  # the previous run's trainer and module (reference cycles) before this one allocates
         out = bench_lightning(cfg, args.warmup, args.iters)
         out.pop("_result")
         return out
 
+    def strip(part: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in part.items() if not k.startswith("_")}
+
     if args.skip_floor:
-        row.update(lightning_run())
+        row.update(strip(lightning_run()))
         row.update(bench_loader(datamodule, args.iters, min(args.warmup, 1)))
         if want_flops:  # MFU without timing the plain loop: one eager iteration under the FLOP counter
             eager = cfg.copy()
@@ -362,11 +372,12 @@ def bench_method(method: str, args: argparse.Namespace, workdir: Path) -> dict[s
         for k in range(args.repeats):
             first_lightning = k % 2 == 0
             light = lightning_run() if first_lightning else None
+            gc.collect()
             floor = bench_floor(cfg, datamodule, args.warmup, args.iters, want_flops and k == 0)
             light = light or lightning_run()
             pairs.append((light, floor))
-        row.update(pairs[0][0])
-        row.update(pairs[0][1])
+        row.update(strip(pairs[0][0]))
+        row.update(strip(pairs[0][1]))
         row["lightning_s_per_iter"] = _median([lt["lightning_s_per_iter"] for lt, _ in pairs])
         row["lightning_images_per_s"] = row["batch_size"] / row["lightning_s_per_iter"]
         row["floor_s_per_iter"] = _median([fl["floor_s_per_iter"] for _, fl in pairs])
@@ -377,6 +388,11 @@ def bench_method(method: str, args: argparse.Namespace, workdir: Path) -> dict[s
         row["overhead"], row["overhead_ex_data"] = _median(ratios), _median(ratios_ex)
         if len(pairs) > 1:
             row["overhead_pairs"] = [round(r, 4) for r in ratios]
+        if not torch.cuda.is_available():
+            # The median iteration of each side (robust to the odd slow iteration of a shared VM; with n_critic > 1
+            # both sides measure the same iteration indices, so the medians compare like with like).
+            row["overhead_median_iteration"] = _median(
+                [_median(lt["_iteration_s"]) / _median(fl["_iteration_s"]) for lt, fl in pairs])
     if "flop_per_iter" in row:
         row["achieved_tflops"] = row["flop_per_iter"] / row["lightning_s_per_iter"] / 1e12
         if args.peak_tflops:
@@ -396,6 +412,7 @@ COLUMNS = [
     ("overhead", "overhead", "{:.3f}"),
     ("overhead ex data", "overhead_ex_data", "{:.3f}"),
     ("overhead per pair", "overhead_pairs", "{}"),
+    ("overhead, median iteration", "overhead_median_iteration", "{:.3f}"),
     ("loader img/s", "loader_images_per_s", "{:.0f}"),
     ("peak RSS MiB", "peak_rss_mib", "{:.0f}"),
     ("GPU max alloc MiB", "gpu_max_allocated_mib", "{:.0f}"),
