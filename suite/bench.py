@@ -423,33 +423,31 @@ COLUMNS = [
 ]
 
 
+def table(rows: list[dict[str, Any]], columns: list[tuple[str, str, str]] = COLUMNS) -> list[str]:
+    """The markdown table of benchmark rows: the ``(title, key, format)`` columns that some row has, "–" where a row
+    has none (FLOP in GFLOP)."""
+    cols = [c for c in columns if any(c[1] in r for r in rows)] or columns[:2]
+    lines = ["| " + " | ".join(c[0] for c in cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    for r in rows:
+        cells = ["–" if r.get(k) is None else fmt.format(r[k] / 1e9 if k == "flop_per_iter" else r[k]) for _t, k, fmt in cols]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
 def markdown(results: dict[str, Any]) -> str:
-    rows = results["rows"]
-    cols = [c for c in COLUMNS if any(c[1] in r for r in rows)]
     lines = [
         f"# Training benchmark ({results['setting']})",
         "",
         f"device: {results['device']}; torch {results['torch']}; threads {results['threads']}; "
         f"precision {results['precision']}; channels_last {results.get('channels_last', False)}; "
-        f"compile {results.get('compile', False)}; warm-up {results['warmup']}, measured {results['iters']} iterations.",
+        f"compile {results.get('compile', False)}; warm-up {results['warmup']}, measured {results['iters']} iterations"
+        f"{'' if results.get('repeats', 1) == 1 else ', ' + str(results['repeats']) + ' repeats (medians)'}.",
         "",
         "overhead = Lightning s/iter ÷ floor s/iter (goal ≤ 1.05); 'ex data' subtracts the loader's time per batch.",
         "Timings are noisy on a shared or loaded machine: compare only runs taken on the same idle device.",
         "",
-        "| " + " | ".join(c[0] for c in cols) + " |",
-        "|" + "|".join("---" for _ in cols) + "|",
+        *table(results["rows"]),
     ]
-    for r in rows:
-        cells = []
-        for _title, key, fmt in cols:
-            value = r.get(key)
-            if value is None:
-                cells.append("–")
-            elif key == "flop_per_iter":
-                cells.append(fmt.format(value / 1e9))
-            else:
-                cells.append(fmt.format(value))
-        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from suite.bench import COLUMNS as BENCH_COLUMNS
+from suite.bench import table
 
 # the bench's own columns (title, key, format), in this order, after the setting
 SHOWN = ("method", "image_size", "batch_size", "lightning_images_per_s", "lightning_s_per_iter", "warmup_s",
@@ -51,16 +52,11 @@ def merge(directory: Path, settings: list[str], skipped: list[str] = ()) -> dict
 
 
 def markdown(merged: dict[str, Any], title: str) -> str:
-    rows = merged["rows"]
-    cols = [c for c in COLUMNS if any(c[1] in r for r in rows)] or COLUMNS[:2]
     lines = [f"# {title}", "", f"device: {merged.get('device')}; torch {merged.get('torch')}; peak "
              f"{merged.get('peak_tflops')} TFLOP/s (bf16 dense); warm-up {merged.get('warmup')}, measured "
              f"{merged.get('iters')} iterations per method.", "", "Settings:", ""]
     lines += [f"- `{name}`: {what}" for name, what in merged["settings"].items()]
-    lines += ["", "| " + " | ".join(c[0] for c in cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    for r in rows:
-        cells = ["–" if r.get(k) is None else f.format(r[k] / 1e9 if k == "flop_per_iter" else r[k]) for _t, k, f in cols]
-        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", *table(merged["rows"], COLUMNS)]
     return "\n".join(lines) + "\n"
 
 

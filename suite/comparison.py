@@ -23,6 +23,8 @@ from typing import Any
 from omegaconf import OmegaConf
 from pytorch_lightning.utilities import rank_zero_only
 
+from suite.stats import mean_std
+
 log = logging.getLogger(__name__)
 
 CONF_METHOD_DIR = Path(__file__).resolve().parents[1] / "conf" / "method"
@@ -122,14 +124,11 @@ def grouped_table(rows: list[dict[str, Any]]) -> str:
 
 
 def _mean_std(values: list[float]) -> str:
-    finite = [float(v) for v in values if math.isfinite(v)]
-    if not finite:
+    summary = mean_std(values)
+    if summary is None:
         return "—"
-    mean = sum(finite) / len(finite)
-    if len(finite) == 1:
-        return f"{mean:.4f}"
-    std = math.sqrt(sum((v - mean) ** 2 for v in finite) / (len(finite) - 1))
-    return f"{mean:.4f} ± {std:.4f}"
+    mean, std, _n = summary
+    return f"{mean:.4f}" if std is None else f"{mean:.4f} ± {std:.4f}"
 
 
 def write_table(table_dir: str | os.PathLike) -> Path:

@@ -8,11 +8,11 @@ for every paper column we do not compute and why, then the protocol's notes.
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 
 from suite.protocols.base import Cell, Column, OurRows, Protocol
+from suite.stats import mean_std
 
 MISSING = "—"
 
@@ -29,12 +29,11 @@ def our_cell(values: list[float] | str | None, column: Column) -> str:
         return MISSING
     if isinstance(values, str):
         return values
-    finite = [v for v in values if math.isfinite(v)]
-    if len(values) == 1 or not finite:
+    summary = mean_std(values)
+    if len(values) == 1 or summary is None:
         return format(values[0], column.fmt)
-    mean = sum(finite) / len(finite)
-    std = math.sqrt(sum((v - mean) ** 2 for v in finite) / max(len(finite) - 1, 1))
-    return f"{format(mean, column.fmt)} ± {format(std, column.fmt)} (n={len(values)})"
+    mean, std, _n = summary
+    return f"{format(mean, column.fmt)} ± {format(std or 0.0, column.fmt)} (n={len(values)})"
 
 
 def table_cells(protocol: Protocol, ours: OurRows) -> tuple[list[str], list[list[str]]]:
