@@ -27,24 +27,20 @@ from metrics.eval_classifier import get_or_train_eval_classifier
 from metrics.image_quality import mse_255, psnr, ssim
 from metrics.masks import background_preservation, mask_iou
 from metrics.streaming import MetricBook
-from suite.checkpoints import read_checkpoint
 from suite.errors import ConfigError
-from suite.training import build_datamodule, build_method
+from suite.training import build_datamodule
 
 log = logging.getLogger(__name__)
 
 
 def load_checkpoint_run(ckpt_path: str | Path, device: torch.device | str = "cpu"):
-    """(module in eval mode on ``device``, datamodule, checkpoint dict) rebuilt from the checkpoint alone."""
-    ckpt = read_checkpoint(ckpt_path)
-    state = ckpt["suite"]
-    run_cfg = OmegaConf.create(state["config"])
-    datamodule = build_datamodule(run_cfg, run_cfg.method.view)
-    module = build_method(run_cfg, state["data_info"])
-    module.on_load_checkpoint(ckpt)
-    module.load_state_dict(ckpt["state_dict"])
-    module.to(device).eval()
-    return module, datamodule, ckpt
+    """(module in eval mode on ``device``, datamodule, checkpoint dict) rebuilt from the checkpoint alone: the
+    module as ``suite.inference.load_module`` loads it, plus the run's datamodule (its data must be here)."""
+    from suite.inference import load_module
+
+    module, ckpt = load_module(ckpt_path, device)
+    run_cfg = OmegaConf.create(ckpt["suite"]["config"])
+    return module, build_datamodule(run_cfg, run_cfg.method.view), ckpt
 
 
 class TargetLabels:
