@@ -8,8 +8,9 @@
 #
 # AUTHORS_DIR holds a scratch copy of the authors' model.py, solver.py, data_loader.py and main.py (read from
 # yunjey/stargan; never committed here) whose main.py trains on AUTHORS_DIR/data/RaFD/train (ImageFolder, 256 px
-# images cropped and resized to 64 as their loader does) and prints "AUTHORS s/iter (iterations 6-15): <s>"
-# from per-iteration time stamps. docs/scaling.md says what that copy changes (timing only).
+# images cropped and resized to 64 as their loader does), takes their --image_size --batch_size --num_iters plus
+# --first/--last (the timed iterations), and prints "AUTHORS s/iter (iterations 6-15): <s>" from per-iteration
+# time stamps. docs/scaling.md says what that copy changes (timing only).
 set -euo pipefail
 AUTHORS=${1:?usage: scripts/stargan_vs_authors.sh AUTHORS_DIR [ROUNDS] [OUT_DIR]}
 ROUNDS=${2:-2}
