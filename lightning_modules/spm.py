@@ -93,7 +93,8 @@ class SPM(GANModule):
         joint_critic_pass: the D step scores real, fake and WGAN-GP interpolate images in one pass per
             discriminator (``torch.cat``) instead of three. The same losses and gradients — StarGAN's D has no
             batch statistics, so each image's output depends on that image alone — in fewer, larger convolutions
-            (1.3× faster D step on 2 CPU cores at 64² × 16; docs/scaling.md). Off under ``speed.compile=steps``,
+            (1.3× faster D step on 2 CPU cores at 64² × 16; docs/scaling.md), at +15 % FLOP per iteration: the
+            penalty's input gradient runs over all 3B images (``tests/suite/test_flops.py``). Off under ``speed.compile=steps``,
             whose compiled closure cannot hold the penalty's pass (``GANModule.optimize``).
         motion_classifier_label: Dw also reads the tiled source label **[inferred]** (see ``nets.spm``).
         hr_stage, lr_size, lr_ckpt_path, lambda_low: the HR stage (module docstring).
