@@ -37,6 +37,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
+from statistics import median
 from typing import Any, ClassVar
 
 import pytorch_lightning as pl
@@ -314,12 +315,6 @@ def count_flops(module: Any, batch: dict, autocast: Any = None) -> float:
     return float(counter.get_total_flops())
 
 
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
-
-
 def bench_method(method: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     from suite.training import build_datamodule
 
@@ -354,6 +349,10 @@ def bench_method(method: str, args: argparse.Namespace, workdir: Path) -> dict[s
         out.pop("_result")
         return out
 
+    def floor_run() -> dict[str, Any]:
+        gc.collect()  # likewise before the plain loop
+        return bench_floor(cfg, datamodule, args.warmup, args.iters, want_flops and not pairs)
+
     def strip(part: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in part.items() if not k.startswith("_")}
 
@@ -372,27 +371,26 @@ def bench_method(method: str, args: argparse.Namespace, workdir: Path) -> dict[s
         for k in range(args.repeats):
             first_lightning = k % 2 == 0
             light = lightning_run() if first_lightning else None
-            gc.collect()
-            floor = bench_floor(cfg, datamodule, args.warmup, args.iters, want_flops and k == 0)
+            floor = floor_run()
             light = light or lightning_run()
             pairs.append((light, floor))
         row.update(strip(pairs[0][0]))
         row.update(strip(pairs[0][1]))
-        row["lightning_s_per_iter"] = _median([lt["lightning_s_per_iter"] for lt, _ in pairs])
+        row["lightning_s_per_iter"] = median([lt["lightning_s_per_iter"] for lt, _ in pairs])
         row["lightning_images_per_s"] = row["batch_size"] / row["lightning_s_per_iter"]
-        row["floor_s_per_iter"] = _median([fl["floor_s_per_iter"] for _, fl in pairs])
+        row["floor_s_per_iter"] = median([fl["floor_s_per_iter"] for _, fl in pairs])
         row["floor_images_per_s"] = row["batch_size"] / row["floor_s_per_iter"]
         row.update(bench_loader(datamodule, args.iters, min(args.warmup, 1)))
         ratios = [lt["lightning_s_per_iter"] / fl["floor_s_per_iter"] for lt, fl in pairs]
         ratios_ex = [(lt["lightning_s_per_iter"] - row["loader_s_per_batch"]) / fl["floor_s_per_iter"] for lt, fl in pairs]
-        row["overhead"], row["overhead_ex_data"] = _median(ratios), _median(ratios_ex)
+        row["overhead"], row["overhead_ex_data"] = median(ratios), median(ratios_ex)
         if len(pairs) > 1:
             row["overhead_pairs"] = [round(r, 4) for r in ratios]
         if not torch.cuda.is_available():
             # The median iteration of each side (robust to the odd slow iteration of a shared VM; with n_critic > 1
             # both sides measure the same iteration indices, so the medians compare like with like).
-            row["overhead_median_iteration"] = _median(
-                [_median(lt["_iteration_s"]) / _median(fl["_iteration_s"]) for lt, fl in pairs])
+            row["overhead_median_iteration"] = median(
+                [median(lt["_iteration_s"]) / median(fl["_iteration_s"]) for lt, fl in pairs])
     if "flop_per_iter" in row:
         row["achieved_tflops"] = row["flop_per_iter"] / row["lightning_s_per_iter"] / 1e12
         if args.peak_tflops:
