@@ -11,6 +11,9 @@ For each method it measures, after ``--warmup`` iterations:
   logging or other callbacks inside the timed loop);
 - **overhead** = lightning / floor (goal ≤ 1.05), and the same with the data loader's time per batch taken out
   of the lightning figure (``overhead_ex_data``), since on a CPU with ``num_workers=0`` loading is serial;
+- **overhead within iteration** (CPU): each Lightning iteration's interval ÷ the time of its own ``train_iteration``
+  call, median over the measured iterations, and ``lightning_outside_ms``, their difference. Both come from one
+  run, so unlike the ratio of two runs they do not move with the machine's speed drifting between runs;
 - **loader**: the train data loader alone (images/s);
 - **peak memory**: CPU peak RSS of the process during the Lightning run (``resource.getrusage``, reset per
   method through ``/proc/self/clear_refs`` where Linux allows it) and, with CUDA, ``max_memory_allocated``;
@@ -181,11 +184,27 @@ class IterationStamps(pl.Callback):
 
     def __init__(self, warmup: int, iters: int) -> None:
         self.stamps: list[float] = []
+        self.inside: list[float] = []  # CPU only: each call of the module's train_iteration, start to return
         self.started: float | None = None  # on_train_start: the warm-up (and any compilation) runs from here
         self._sync_at = (0, warmup - 1, warmup, warmup + iters - 1, warmup + iters)
 
     def on_train_start(self, trainer, pl_module) -> None:
         self.started = time.perf_counter()
+        if pl_module.device.type == "cpu":  # on a GPU the call returns before its kernels finish: not timed
+            self._time_train_iteration(pl_module)
+
+    def _time_train_iteration(self, module: Any) -> None:
+        """Times ``train_iteration`` inside the Lightning path: within one iteration, its interval minus this time is
+        what Lightning, the loader and the callbacks add, free of the machine's drift between runs."""
+        inner, inside = module.train_iteration, self.inside
+
+        def timed(batch: dict) -> dict:
+            t0 = time.perf_counter()
+            out = inner(batch)
+            inside.append(time.perf_counter() - t0)
+            return out
+
+        module.train_iteration = timed
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if len(self.stamps) in self._sync_at:
@@ -213,8 +232,13 @@ def bench_lightning(cfg: Any, warmup: int, iters: int) -> dict[str, float]:
     warm = stamps[warmup - 1] - timer.started if timer.started is not None else None
     # per-iteration times (true on CPU; on CUDA only the bounds are synchronised, so they are not used there)
     each = [b - a for a, b in zip(stamps[warmup - 1 : warmup - 1 + iters], stamps[warmup : warmup + iters])]
-    return {"lightning_s_per_iter": dt / n, "lightning_images_per_s": batch * n / dt, "warmup_s": warm, **mem,
-            "_iteration_s": each, "_result": result}
+    out = {"lightning_s_per_iter": dt / n, "lightning_images_per_s": batch * n / dt, "warmup_s": warm, **mem,
+           "_iteration_s": each, "_result": result}
+    if timer.inside:  # iteration i's interval (batch end i-1 → batch end i) holds train_iteration call i
+        inside = timer.inside[warmup : warmup + iters]
+        out["_outside_s"] = [total - own for total, own in zip(each, inside)]
+        out["_within_ratio"] = [total / own for total, own in zip(each, inside)]
+    return out
 
 
 class PlainLoop(pl.Callback):
@@ -374,8 +398,10 @@ def bench_method(method: str, args: argparse.Namespace, workdir: Path) -> dict[s
             floor = floor_run()
             light = light or lightning_run()
             pairs.append((light, floor))
-        row.update(strip(pairs[0][0]))
-        row.update(strip(pairs[0][1]))
+        # from the first pair: the warm-up time (compilation included), peak memory and the FLOP count; the timings
+        # are the pairs' medians below
+        row.update({k: v for k, v in strip(pairs[0][0]).items() if not k.startswith("lightning_")})
+        row.update({k: v for k, v in strip(pairs[0][1]).items() if not k.startswith("floor_")})
         row["lightning_s_per_iter"] = median([lt["lightning_s_per_iter"] for lt, _ in pairs])
         row["lightning_images_per_s"] = row["batch_size"] / row["lightning_s_per_iter"]
         row["floor_s_per_iter"] = median([fl["floor_s_per_iter"] for _, fl in pairs])
@@ -391,6 +417,9 @@ def bench_method(method: str, args: argparse.Namespace, workdir: Path) -> dict[s
             # both sides measure the same iteration indices, so the medians compare like with like).
             row["overhead_median_iteration"] = median(
                 [median(lt["_iteration_s"]) / median(fl["_iteration_s"]) for lt, fl in pairs])
+            # Within each Lightning iteration: its interval ÷ its own train_iteration call (no drift between runs).
+            row["overhead_within_iteration"] = median([r for lt, _ in pairs for r in lt["_within_ratio"]])
+            row["lightning_outside_ms"] = 1e3 * median([o for lt, _ in pairs for o in lt["_outside_s"]])
     if "flop_per_iter" in row:
         row["achieved_tflops"] = row["flop_per_iter"] / row["lightning_s_per_iter"] / 1e12
         if args.peak_tflops:
@@ -411,6 +440,8 @@ COLUMNS = [
     ("overhead ex data", "overhead_ex_data", "{:.3f}"),
     ("overhead per pair", "overhead_pairs", "{}"),
     ("overhead, median iteration", "overhead_median_iteration", "{:.3f}"),
+    ("overhead within iteration", "overhead_within_iteration", "{:.3f}"),
+    ("outside train_iteration ms", "lightning_outside_ms", "{:.1f}"),
     ("loader img/s", "loader_images_per_s", "{:.0f}"),
     ("peak RSS MiB", "peak_rss_mib", "{:.0f}"),
     ("GPU max alloc MiB", "gpu_max_allocated_mib", "{:.0f}"),
@@ -540,6 +571,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 f"floor {row['floor_s_per_iter']:.4f} s/iter  overhead {row['overhead']:.3f} (ex data {row['overhead_ex_data']:.3f})  "
                 if "floor_s_per_iter" in row else ""
             )
+            if "overhead_within_iteration" in row:
+                floor += (f"within iteration {row['overhead_within_iteration']:.3f} "
+                          f"({row['lightning_outside_ms']:.1f} ms outside train_iteration)  ")
             print(
                 f"{method:9s} lightning {row['lightning_s_per_iter']:.4f} s/iter ({row['lightning_images_per_s']:.1f} img/s)  "
                 f"{floor}loader {row['loader_images_per_s']:.0f} img/s  peak RSS {row['peak_rss_mib']:.0f} MiB",

@@ -21,6 +21,9 @@ def test_bench_writes_json_and_markdown_with_the_overhead_ratio(tmp_path, monkey
                 "loader_images_per_s", "peak_rss_mib", "flop_per_iter", "achieved_tflops"):
         assert math.isfinite(row[key]) and row[key] > 0, key
     assert row["overhead"] == row["lightning_s_per_iter"] / row["floor_s_per_iter"]
+    # within one Lightning iteration: its interval holds its own train_iteration call plus Lightning's work
+    assert row["overhead_within_iteration"] > 1 and row["lightning_outside_ms"] > 0
+    assert row["lightning_outside_ms"] < 1e3 * row["lightning_s_per_iter"]
     assert "noisy" in results["note"]
     table = (out / "train.md").read_text()
     assert "| aggan | 32 | 8 |" in table and "overhead" in table
