@@ -35,7 +35,7 @@ def test_direction_follows_the_metric():
 def test_search_config_composes_the_recipe_and_the_sweeper():
     cfg = compose_config(["hparams_search=aggan_synth"])
     assert cfg.objective == "val/psnr_gt" and cfg.method.name == "aggan" and cfg.scale == "synth"
-    assert cfg.trainer.max_steps == 1200  # experiment=aggan_synth's recipe
+    assert cfg.trainer.max_steps == 2400  # experiment=aggan_synth's recipe
 
 
 def test_train_returns_the_objective(make_cfg, tmp_path):
