@@ -280,6 +280,8 @@ class AGGAN(GANModule):
             if hp.lambda_identity > 0:
                 parts["identity"] = F.l1_loss(self.G_xy(y).image, y) + F.l1_loss(self.G_yx(x).image, x)
                 recon = recon + hp.lambda_identity * hp.lambda_cycle * parts["identity"]
+            # λ_gan scales the attention-guided terms too, as Eq. 7 writes it (Eq. 9 scales only the vanilla GAN
+            # terms; the paper contradicts itself and the authors' code has no D_A) [inferred]: fidelity row L3
             gan = hp.lambda_gan * (parts["gan"] + parts.get("agan", 0.0))
             total = self.weigh(gan, hp.lambda_tv * parts.get("tv", torch.zeros((), device=x.device)), recon, r)
             saved.update(fake_y=out_y.image.detach(), fake_x=out_x.image.detach())
