@@ -46,10 +46,13 @@ def main(cfg: DictConfig) -> float | None:
         print(f"objective {cfg.objective} = {result['objective']:.6g}")
     if cfg.get("evaluate_after"):
         from suite.evaluation import evaluate_checkpoint, metrics_table
+        from suite.training import evaluated_checkpoint
 
         out_dir = result["run_dir"] / "eval"
+        scored = evaluated_checkpoint(result, cfg.get("evaluate_checkpoint", "last"))
+        print(f"evaluating {scored}")
         try:
-            metrics = evaluate_checkpoint(result["checkpoint"], out_dir)
+            metrics = evaluate_checkpoint(scored, out_dir)
         except SuiteError as err:
             fail(err, optimising)
         print(metrics_table({f"{cfg.method.name} on {cfg.data.name}": metrics}))

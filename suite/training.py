@@ -27,6 +27,7 @@ from suite.strategy import settings_for_this_machine
 from suite.sweeps import check_objective, objective_value
 
 log = logging.getLogger(__name__)
+EVALUATE_CHECKPOINTS = ("last", "best")  # what `evaluate_after` scores (conf/train.yaml evaluate_checkpoint)
 # Lightning's own deprecation noise, not actionable for users of the suite.
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
 # The module's on_after_batch_transfer (channels_last batches) is meant to apply with any datamodule.
@@ -146,6 +147,7 @@ def train(cfg: DictConfig, callbacks: Sequence[pl.Callback] = ()) -> dict[str, A
     validation = next((c for c in all_callbacks if isinstance(c, Validation)), None)
     if cfg.get("objective") is not None:
         check_objective(cfg.objective, validation, cfg.get("val_every"))
+    check_evaluate_checkpoint(cfg.get("evaluate_checkpoint", "last"), checkpoint, validation, cfg.get("val_every"))
     trainer: pl.Trainer = instantiate(
         trainer_cfg,
         default_root_dir=str(run_dir),
@@ -166,6 +168,7 @@ def train(cfg: DictConfig, callbacks: Sequence[pl.Callback] = ()) -> dict[str, A
     return {
         "run_dir": run_dir,
         "checkpoint": checkpoint.last_path if checkpoint is not None else None,
+        "best_checkpoint": next(iter(checkpoint.best_paths()), None) if checkpoint is not None else None,
         "iteration": module.iteration,
         "stop_signal": checkpoint.stop_signal if checkpoint is not None else None,
         "objective": objective,
@@ -173,6 +176,28 @@ def train(cfg: DictConfig, callbacks: Sequence[pl.Callback] = ()) -> dict[str, A
         "datamodule": datamodule,
         "trainer": trainer,
     }
+
+
+def check_evaluate_checkpoint(which: Any, checkpoint: Any, validation: Any, val_every: Any) -> None:
+    """Before training: ``evaluate_checkpoint`` is ``last`` or ``best``, and ``best`` has a validation to rank by."""
+    if which not in EVALUATE_CHECKPOINTS:
+        raise ConfigError(f"evaluate_checkpoint must be one of {', '.join(EVALUATE_CHECKPOINTS)}, got {which!r}.")
+    if which == "best" and (validation is None or not validation.every or checkpoint is None
+                            or not checkpoint.save_top_k):
+        raise ConfigError(
+            "evaluate_checkpoint=best scores the best checkpoint by the in-training validation: keep callbacks.validation "
+            f"and callbacks.checkpoint (save_top_k ≥ 1) and set val_every > 0 (got {val_every}), or use evaluate_checkpoint=last."
+        )
+
+
+def evaluated_checkpoint(result: dict, which: str) -> Any:
+    """The checkpoint ``evaluate_after`` scores: ``last.ckpt``, or the best ranked by the validation (``best``); a run
+    that ended before its first ranked validation has none, so it falls back to ``last.ckpt`` and says so."""
+    if which == "best" and result.get("best_checkpoint") is not None:
+        return result["best_checkpoint"]
+    if which == "best":
+        log.warning("evaluate_checkpoint=best: no validation ranked a checkpoint before training ended; scoring last.ckpt")
+    return result["checkpoint"]
 
 
 def redact_hydra_files(hydra_dir: str | Path) -> None:

@@ -101,3 +101,24 @@ def test_best_checkpoint_auto_monitor_and_off(make_cfg, tmp_path):
     quiet_train(make_cfg(*TINY, "trainer.max_steps=2", "val_every=2", NO_CLASSIFIER, "memory_check=off",
                          "callbacks.checkpoint.save_top_k=0", run_dir=tmp_path / "off"))
     assert not list((tmp_path / "off" / "checkpoints").glob("best-*"))
+
+
+def test_evaluate_checkpoint_best_scores_the_best_by_validation_and_last_otherwise(make_cfg, tmp_path):
+    from suite.errors import ConfigError
+    from suite.training import evaluated_checkpoint
+
+    result = quiet_train(make_cfg(*TINY, "trainer.max_steps=4", "val_every=1", "logger=csv", NO_CLASSIFIER,
+                                  "memory_check=off", "callbacks.checkpoint.monitor=val/background_l1",
+                                  "callbacks.checkpoint.save_top_k=1", "evaluate_checkpoint=best", run_dir=tmp_path))
+    rows = val_rows(tmp_path)
+    best = min(rows, key=lambda it: (rows[it]["val/background_l1"], it))
+    assert evaluated_checkpoint(result, "best").name == f"best-background_l1-{best:07d}.ckpt"
+    assert evaluated_checkpoint(result, "last").name == "last.ckpt"
+    assert evaluated_checkpoint({**result, "best_checkpoint": None}, "best").name == "last.ckpt"  # nothing ranked yet
+    with pytest.raises(ConfigError, match="evaluate_checkpoint must be one of last, best"):
+        quiet_train(make_cfg(*TINY, "trainer.max_steps=1", "evaluate_checkpoint=final", "memory_check=off",
+                             run_dir=tmp_path / "bad"))
+    with pytest.raises(ConfigError, match="val_every > 0"):  # before training, not after it
+        quiet_train(make_cfg(*TINY, "trainer.max_steps=1", "val_every=0", "evaluate_checkpoint=best",
+                             "memory_check=off", run_dir=tmp_path / "noval"))
+    assert not (tmp_path / "noval" / "checkpoints" / "last.ckpt").exists()
