@@ -108,7 +108,8 @@ def test_the_demo_recipe_selects_synth_scale():
         cfg = compose("train", overrides=[*BASE, "experiment=aggan_synth"], return_hydra_config=True)
     assert cfg.hydra.runtime.choices.scale == "synth" and cfg.scale == "synth"  # a group choice, not a value
     assert cfg.method.generator.ngf == 16 and cfg.method.optim.lr == pytest.approx(5e-4)
-    assert cfg.trainer.max_steps == 1200 and cfg.data.image_size == 32 and cfg.data.batch_size == 16
+    assert cfg.trainer.max_steps == 2400 and cfg.data.image_size == 32 and cfg.data.batch_size == 16  # the recipe's own
+    assert cfg.evaluate_checkpoint == "best"
 
 
 def test_command_line_value_beats_scale():
