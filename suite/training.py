@@ -147,7 +147,8 @@ def train(cfg: DictConfig, callbacks: Sequence[pl.Callback] = ()) -> dict[str, A
     validation = next((c for c in all_callbacks if isinstance(c, Validation)), None)
     if cfg.get("objective") is not None:
         check_objective(cfg.objective, validation, cfg.get("val_every"))
-    check_evaluate_checkpoint(cfg.get("evaluate_checkpoint", "last"), checkpoint, validation, cfg.get("val_every"))
+    check_evaluate_checkpoint(cfg.get("evaluate_checkpoint", "last"), checkpoint, validation, cfg.get("val_every"),
+                              bool(cfg.get("evaluate_after")))
     trainer: pl.Trainer = instantiate(
         trainer_cfg,
         default_root_dir=str(run_dir),
@@ -178,11 +179,12 @@ def train(cfg: DictConfig, callbacks: Sequence[pl.Callback] = ()) -> dict[str, A
     }
 
 
-def check_evaluate_checkpoint(which: Any, checkpoint: Any, validation: Any, val_every: Any) -> None:
-    """Before training: ``evaluate_checkpoint`` is ``last`` or ``best``, and ``best`` has a validation to rank by."""
+def check_evaluate_checkpoint(which: Any, checkpoint: Any, validation: Any, val_every: Any, evaluate_after: bool) -> None:
+    """Before training: ``evaluate_checkpoint`` is ``last`` or ``best``, and with ``evaluate_after`` a ``best`` has a
+    validation to rank by (without ``evaluate_after`` nothing is scored, so a recipe's ``best`` does not bind)."""
     if which not in EVALUATE_CHECKPOINTS:
         raise ConfigError(f"evaluate_checkpoint must be one of {', '.join(EVALUATE_CHECKPOINTS)}, got {which!r}.")
-    if which == "best" and (validation is None or not validation.every or checkpoint is None
+    if evaluate_after and which == "best" and (validation is None or not validation.every or checkpoint is None
                             or not checkpoint.save_top_k):
         raise ConfigError(
             "evaluate_checkpoint=best scores the best checkpoint by the in-training validation: keep callbacks.validation "

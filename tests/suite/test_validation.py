@@ -120,5 +120,9 @@ def test_evaluate_checkpoint_best_scores_the_best_by_validation_and_last_otherwi
                              run_dir=tmp_path / "bad"))
     with pytest.raises(ConfigError, match="val_every > 0"):  # before training, not after it
         quiet_train(make_cfg(*TINY, "trainer.max_steps=1", "val_every=0", "evaluate_checkpoint=best",
-                             "memory_check=off", run_dir=tmp_path / "noval"))
+                             "evaluate_after=true", "memory_check=off", run_dir=tmp_path / "noval"))
     assert not (tmp_path / "noval" / "checkpoints" / "last.ckpt").exists()
+    # without evaluate_after nothing is scored: a recipe's `best` does not stop a run without validation
+    quiet_train(make_cfg(*TINY, "trainer.max_steps=1", "val_every=0", "evaluate_checkpoint=best", "memory_check=off",
+                         run_dir=tmp_path / "notscored"))
+    assert (tmp_path / "notscored" / "checkpoints" / "last.ckpt").exists()
