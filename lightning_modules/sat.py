@@ -49,6 +49,7 @@ from lightning_modules.losses import (
     GAN_MODES,
     discriminator_adv_loss,
     generator_adv_loss,
+    mask_sparsity,
     perceptual_self_regularization,
 )
 from lightning_modules.schedules import linear_decay_from
@@ -208,10 +209,18 @@ class SAT(GANModule):
         phases: ``{g0: iterations, attention: iterations}``; the joint phase is the rest of training.
         joint_lr_scale: the joint phase's "smaller learning rate" as a fraction of lr **[inferred: 0.1]**
             (``optim.lr_joint`` overrides it).
+        d_lr_scales: D's lr multiplier in phases 1, 2 and 3 (on top of the per-phase decay). The paper gives one
+            lr for all networks and says only that the two branches are "jointly fine-tuned with a smaller learning
+            rate": (1, 1, 1), D at its own lr throughout, by default **[inferred]**.
         induction: ``AdaptiveWeightInduction`` arguments plus ``monitor`` (discriminator | generator) and
             ``restart_phases`` (phases, by number 1–3, at whose start λ restarts).
         gan_mode: ``vanilla`` (Eqs. 2–3) | ``lsgan`` | ``wgan`` (+ ``lambda_gp``) | ``hinge``.
         pool_size: history of 50 generated images for D (Shrivastava et al.).
+        mask_sparsity: weight of an ℓ1 prior on A(x) (``losses.mask_sparsity``, mean of the map) added to the
+            generator loss in phases 2 and 3. Not in the paper (Eq. 1 has no mask term: 0 there) **[inferred]**;
+            the CPU recipe sets it because a G0 that leaves the input untouched gives A no reason to stay off.
+        frozen_g0_norm: which statistics G0's BatchNorm uses while G0 is frozen in phase 2: ``running`` (eval
+            mode) or ``batch`` (train mode, as in phase 1, so D sees the same G0 it saw there) **[inferred]**.
     """
 
     supported_views = ("two_domain",)
@@ -228,14 +237,24 @@ class SAT(GANModule):
         perceptual_weights: tuple[float, ...] = (1 / 32, 1 / 16, 1 / 8),
         phases: dict | None = None,
         joint_lr_scale: float = 0.1,
+        d_lr_scales: tuple[float, float, float] = (1.0, 1.0, 1.0),
         induction: dict | None = None,
         gan_mode: str = "vanilla",
         lambda_gp: float = 10.0,
         pool_size: int = 50,
+        mask_sparsity: float = 0.0,
+        frozen_g0_norm: str = "running",
         **common: Any,
     ) -> None:
         super().__init__(**common)
         self.save_hyperparameters()
+        if frozen_g0_norm not in ("running", "batch"):
+            raise ConfigError(f"method.frozen_g0_norm must be running or batch, got '{frozen_g0_norm}'.")
+        self.d_lr_scales = [float(v) for v in d_lr_scales]
+        if len(self.d_lr_scales) != 3 or any(v < 0 for v in self.d_lr_scales):
+            raise ConfigError(f"method.d_lr_scales needs three multipliers ≥ 0 (phases 1, 2, 3), got {list(d_lr_scales)}.")
+        if mask_sparsity < 0:
+            raise ConfigError(f"method.mask_sparsity is a loss weight and must be ≥ 0, got {mask_sparsity}.")
         if regularizer not in REGULARIZERS:
             raise ConfigError(f"method.regularizer must be one of {', '.join(REGULARIZERS)}, got '{regularizer}'.")
         if gan_mode not in GAN_MODES:
@@ -330,14 +349,15 @@ class SAT(GANModule):
         """The lr multiplier of optimizer ``name`` at the current iteration, per phase (Sec. 3: constant, then
         linear decay to 0 over the phase's last ``1 − decay_start_fraction``): G0, A and joint by their own
         phase, D by the phase being trained. With ``per_phase`` off: the base's one schedule over the run."""
+        scale = float(self.d_lr_scales[self.phase_at(self.iteration) - 1]) if name == "D" else 1.0
         if not self.per_phase:
-            return self.lr_factor()
+            return scale * self.lr_factor()
         phase = OPTIMIZER_PHASE.get(name) or self.phase_at(self.iteration)
         first, end = self.phase_span(phase)
         fraction = (self.schedule_cfg or {}).get("decay_start_fraction")
         if fraction is None:
-            return 1.0
-        return linear_decay_from(self.iteration, first + float(fraction) * (end - first), end)
+            return scale
+        return scale * linear_decay_from(self.iteration, first + float(fraction) * (end - first), end)
 
     def phase_at(self, iteration: int) -> int:
         """Training phase (1 = G0, 2 = attention, 3 = joint) of a 0-based iteration."""
@@ -393,7 +413,8 @@ class SAT(GANModule):
         hp = self.hparams
         phase = self.phase_at(self.iteration)
         self._enter_phase(phase)
-        self.G0.train(self.training and phase != 2)  # phase 2: G0 frozen, BatchNorm statistics included
+        # phase 2: G0 frozen; its BatchNorm uses its running statistics, or the batch's (frozen_g0_norm)
+        self.G0.train(self.training and (phase != 2 or self.hparams.frozen_g0_norm == "batch"))
         lam = self.induction.weight  # a device tensor: λ of this step, set by the last update
         x, y = batch["image"], batch["ref"]  # x ∈ X (source domain), y ∈ Y (unpaired target-domain image)
         saved: dict[str, torch.Tensor] = {}
@@ -402,7 +423,11 @@ class SAT(GANModule):
             out = self.generate(x, phase)
             parts = {"adv": generator_adv_loss(self.D(out.image).src, hp.gan_mode), "reg": self.self_regularization(x, out.image)}
             saved["fake"] = out.image.detach()
-            return parts["adv"] + lam.to(parts["reg"].dtype) * parts["reg"], parts
+            total = parts["adv"] + lam.to(parts["reg"].dtype) * parts["reg"]
+            if hp.mask_sparsity > 0 and phase >= 2 and self.A is not None:  # not in the paper: a prior on A
+                parts["mask_sparsity"] = mask_sparsity(out.mask)
+                total = total + hp.mask_sparsity * parts["mask_sparsity"]
+            return total, parts
 
         opt = PHASE_OPTIMIZER[phase]
         logs = {k.replace(f"loss/{opt}/", "loss/G/"): v for k, v in self.optimize(opt, generator_step).items()}

@@ -46,6 +46,9 @@ class VanillaGenerator(nn.Module):
         norm: ``batch`` (paper), ``instance`` or ``none``.
         stem: a c7s1-ngf conv before the stride-2 blocks (pix2pix/CycleGAN design; not listed in the paper).
         upsample: ``deconv`` (paper) | ``resize`` | ``pixelshuffle``.
+        output: ``image`` (paper: the last conv + tanh is the translated image) or ``residual`` (the last conv is a
+            change added to the input, ``clamp(x + Δ, −1, 1)``, its weights zero-initialised so that G0 starts as
+            the identity) **[inferred]**, for runs too short for G0 to learn to reproduce its input.
     """
 
     def __init__(
@@ -59,8 +62,14 @@ class VanillaGenerator(nn.Module):
         upsample: str = "deconv",
         in_channels: int = 3,
         init: str = "normal",
+        output: str = "image",
     ) -> None:
         super().__init__()
+        if output not in ("image", "residual"):
+            raise ValueError(f"VanillaGenerator output must be 'image' or 'residual', got {output!r}")
+        if output == "residual" and in_channels != 3:
+            raise ValueError(f"a residual G0 adds its change to an RGB input; got in_channels={in_channels}")
+        self.residual = output == "residual"
         layers: list[nn.Module] = []
         ch = in_channels
         if stem:
@@ -74,11 +83,19 @@ class VanillaGenerator(nn.Module):
         for _ in range(n_downsampling):
             layers.append(UpBlock(ch, ch // 2, mode=upsample, norm=norm))
             ch //= 2
-        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ch, 3, 7), nn.Tanh()]
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ch, 3, 7)]
+        if not self.residual:
+            layers.append(nn.Tanh())
         self.body = nn.Sequential(*layers)
         init_weights(self, init)
+        if self.residual:
+            last = self.body[-1]
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.residual:
+            return (x + self.body(x)).clamp(-1.0, 1.0)
         return self.body(x)
 
 

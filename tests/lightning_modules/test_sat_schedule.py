@@ -7,7 +7,9 @@ import pytest
 
 from lightning_modules.sat import AdaptiveWeightInduction
 from suite.errors import ConfigError
-from tests.lightning_modules.test_sat import iterate, make
+from suite.training import build_method
+from tests.lightning_modules.test_sat import INFO, iterate, make
+from tests.methods import method_config
 from tests.trainer_stub import attach_trainer_stub as attach_trainer
 
 pytestmark = pytest.mark.usefixtures("no_weight_downloads")
@@ -88,6 +90,20 @@ def test_the_optimizers_follow_the_phase_schedule():
             sched.step()
         got = {n: opt.param_groups[0]["lr"] for n, opt in zip(names, optimizers)}
         assert got == pytest.approx({n: lr[n] * f for n, f in factors.items()}), iteration
+
+
+def test_d_lr_can_be_scaled_per_phase():
+    m = make(*PHASED, "method.d_lr_scales=[1.0,0.5,0.1]")
+    for iteration, factors in EXPECTED.items():  # D's factor × the phase's multiplier; the generators unchanged
+        m.iteration = iteration
+        scale = 1.0 if iteration < 4 else 0.5 if iteration < 8 else 0.1
+        assert m.phase_lr_factor("D") == pytest.approx(scale * factors["D"]), iteration
+        assert m.phase_lr_factor("joint") == pytest.approx(factors["joint"]), iteration
+    m = make(*PHASED, "method.d_lr_scales=[1.0,1.0,0.1]", "method.schedule.per_phase=false")
+    m.iteration = 9
+    assert m.phase_lr_factor("D") == pytest.approx(0.05) and m.phase_lr_factor("G0") == pytest.approx(0.5)
+    with pytest.raises(ConfigError, match="d_lr_scales needs three"):
+        build_method(method_config("sat", "method.d_lr_scales=[1.0,0.1]", schedule=False), INFO)
 
 
 def test_per_phase_off_is_one_decay_over_the_run_and_epochs_are_refused():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
@@ -34,6 +35,29 @@ def test_g0_without_stem_starts_with_a_stride2_block():
     first = next(m for m in g.modules() if isinstance(m, nn.Conv2d))
     assert first.stride == (2, 2) and first.in_channels == 3
     assert g(torch.zeros(1, 3, 16, 16)).shape == (1, 3, 16, 16)
+
+
+def test_residual_g0_starts_as_the_identity_and_learns_a_change():
+    torch.manual_seed(0)
+    g = VanillaGenerator(ngf=8, n_blocks=1, output="residual")
+    assert not any(isinstance(m, nn.Tanh) for m in g.modules())
+    x = torch.rand(2, 3, 16, 16) * 1.8 - 0.9
+    assert torch.equal(g(x), x)
+    opt = torch.optim.Adam(g.parameters(), 1e-2)
+    for _ in range(3):  # the zero-initialised last conv must not block the gradient to the body for good
+        loss = (g(x) - (x + 0.5).clamp(-1, 1)).abs().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    first = next(m for m in g.modules() if isinstance(m, nn.Conv2d))
+    assert first.weight.grad is not None and first.weight.grad.abs().sum() > 0
+    out = g(x)
+    assert not torch.equal(out, x) and out.min() >= -1 and out.max() <= 1
+
+
+def test_g0_output_must_be_image_or_residual():
+    with pytest.raises(ValueError, match="'image' or 'residual'"):
+        VanillaGenerator(ngf=8, n_blocks=1, output="delta")
 
 
 def test_attention_branch_is_vgg_to_conv3_3_two_deconvs_and_a_sigmoid_map():
