@@ -213,7 +213,9 @@ class SAT(GANModule):
             lr for all networks and says only that the two branches are "jointly fine-tuned with a smaller learning
             rate": (1, 1, 1), D at its own lr throughout, by default **[inferred]**.
         induction: ``AdaptiveWeightInduction`` arguments plus ``monitor`` (discriminator | generator) and
-            ``restart_phases`` (phases, by number 1–3, at whose start λ restarts).
+            ``restart_phases`` (phases, by number 1–3, at whose start λ restarts and in which it is induced; in the
+            other phases λ holds its last value: Sec. 2 repeats the induction "for G0 and G_attn" and keeps λ
+            constant afterwards, so the joint phase 3 keeps phase 2's λ).
         gan_mode: ``vanilla`` (Eqs. 2–3) | ``lsgan`` | ``wgan`` (+ ``lambda_gp``) | ``hinge``.
         pool_size: history of 50 generated images for D (Shrivastava et al.).
         mask_sparsity: weight of an ℓ1 prior on A(x) (``losses.mask_sparsity``, mean of the map) added to the
@@ -441,7 +443,8 @@ class SAT(GANModule):
         penalty = self.wgan_penalty(lambda t: self.D(t).src, lambda: (y, fake), hp.gan_mode == "wgan")
         logs.update(self.optimize("D", discriminator_step, penalty))
         monitored = logs["loss/D/adv"] if self.monitor == "discriminator" else logs["loss/G/adv"]
-        self.induction.update(monitored)
+        if phase in self.restart_phases:  # the induction runs for G0 and for G_attn; the joint phase keeps λ
+            self.induction.update(monitored)
         logs.update(self.schedule_logs(phase, lam))
         return logs
 

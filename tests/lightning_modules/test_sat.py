@@ -181,8 +181,9 @@ def test_lambda_restarts_at_each_phase_start_and_the_joint_phase_keeps_it():
     m = make("method.induction.step=1.0", "method.induction.every=1", "method.induction.threshold=-1")
     attach_trainer(m)
     lambdas = [float(iterate(m)["schedule/lambda"]) for _ in range(6)]
-    # phase 1: 0, 1; phase 2 restarts: 0, 1; phase 3 continues from phase 2: 2, 3
-    assert lambdas == [0.0, 1.0, 0.0, 1.0, 2.0, 3.0]
+    # phase 1: 0, 1; phase 2 restarts: 0, 1 → 2 after its last update; phase 3 keeps that value (Sec. 2: the
+    # induction is repeated "when training G0 and Gattn", then λ is kept constant)
+    assert lambdas == [0.0, 1.0, 0.0, 1.0, 2.0, 2.0]
 
 
 def test_fixed_lambda_mode():
@@ -303,6 +304,6 @@ def test_checkpoint_holds_lambda_and_resume_continues_mid_phase(make_cfg, tmp_pa
         resumed = train(make_cfg(*common, "trainer.max_steps=6", f"ckpt_path={first['checkpoint']}", run_dir=tmp_path / "b"))
     module = resumed["module"]
     assert module.iteration == 6 and module.induction.phase == 3
-    # no restart on resume: phase 2 ran iterations 2, 3, 4 (λ 0 → 1.5) and the joint phase (iteration 5) carried
-    # it on without a restart → 2.0 after 4 updates
-    assert module.induction.value == 2.0 and module.induction.count == 4
+    # no restart on resume: phase 2 ran iterations 2, 3, 4 (λ 0 → 1.5 after 3 updates); the joint phase
+    # (iteration 5) keeps it
+    assert module.induction.value == 1.5 and module.induction.count == 3

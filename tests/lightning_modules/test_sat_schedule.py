@@ -57,6 +57,16 @@ def test_lambda_rises_in_every_phase_of_the_module_when_d_is_ahead_from_the_star
     assert {float(iterate(stalled)["schedule/lambda"]) for _ in range(6)} == {0.0}
 
 
+def test_lambda_is_kept_in_the_joint_phase_even_when_it_never_held():
+    # threshold −1: the monitored loss never sinks below it, so λ never holds and would rise for ever
+    m = make("method.induction.step=0.5", "method.induction.every=1", "method.induction.threshold=-1")
+    attach_trainer(m)
+    lambdas = [float(iterate(m)["schedule/lambda"]) for _ in range(8)]
+    assert lambdas[:4] == [0.0, 0.5, 0.0, 0.5]  # phases 1 and 2 (2 iterations each): induced from 0
+    assert lambdas[4:] == [1.0, 1.0, 1.0, 1.0]  # phase 3: the value phase 2 reached, kept
+    assert not m.induction.holding
+
+
 # ------------------------------------------------------------------------------------- lr per phase
 PHASED = ("method.phases.g0=4", "method.phases.attention=4", "trainer.max_steps=12",
           "method.schedule.decay_start_fraction=0.5")
