@@ -426,7 +426,7 @@ class SAT(GANModule):
             parts = {"adv": generator_adv_loss(self.D(out.image).src, hp.gan_mode), "reg": self.self_regularization(x, out.image)}
             saved["fake"] = out.image.detach()
             total = parts["adv"] + lam.to(parts["reg"].dtype) * parts["reg"]
-            if hp.mask_sparsity > 0 and phase >= 2 and self.A is not None:  # not in the paper: a prior on A
+            if hp.mask_sparsity > 0 and phase >= 2:  # not in the paper: a prior on A (phase ≥ 2 implies an A)
                 parts["mask_sparsity"] = mask_sparsity(out.mask)
                 total = total + hp.mask_sparsity * parts["mask_sparsity"]
             return total, parts

@@ -66,7 +66,7 @@ class VanillaGenerator(nn.Module):
     ) -> None:
         super().__init__()
         if output not in ("image", "residual"):
-            raise ValueError(f"VanillaGenerator output must be 'image' or 'residual', got {output!r}")
+            raise ValueError(f"G0's output (method.generator.output) must be 'image' or 'residual', got {output!r}")
         if output == "residual" and in_channels != 3:
             raise ValueError(f"a residual G0 adds its change to an RGB input; got in_channels={in_channels}")
         self.residual = output == "residual"
