@@ -222,7 +222,8 @@ class SAT(GANModule):
             generator loss in phases 2 and 3. Not in the paper (Eq. 1 has no mask term: 0 there) **[inferred]**;
             the CPU recipe sets it because a G0 that leaves the input untouched gives A no reason to stay off.
         frozen_g0_norm: which statistics G0's BatchNorm uses while G0 is frozen in phase 2: ``running`` (eval
-            mode) or ``batch`` (train mode, as in phase 1, so D sees the same G0 it saw there) **[inferred]**.
+            mode) or ``batch`` (train mode, as in phase 1, so D sees the same G0 it saw there; G0's weights stay
+            fixed, its running statistics keep tracking the batches) **[inferred]**.
     """
 
     supported_views = ("two_domain",)
@@ -351,11 +352,11 @@ class SAT(GANModule):
         """The lr multiplier of optimizer ``name`` at the current iteration, per phase (Sec. 3: constant, then
         linear decay to 0 over the phase's last ``1 − decay_start_fraction``): G0, A and joint by their own
         phase, D by the phase being trained. With ``per_phase`` off: the base's one schedule over the run."""
-        scale = float(self.d_lr_scales[self.phase_at(self.iteration) - 1]) if name == "D" else 1.0
+        trained = self.phase_at(self.iteration)
+        scale = self.d_lr_scales[trained - 1] if name == "D" else 1.0
         if not self.per_phase:
             return scale * self.lr_factor()
-        phase = OPTIMIZER_PHASE.get(name) or self.phase_at(self.iteration)
-        first, end = self.phase_span(phase)
+        first, end = self.phase_span(OPTIMIZER_PHASE.get(name) or trained)
         fraction = (self.schedule_cfg or {}).get("decay_start_fraction")
         if fraction is None:
             return scale

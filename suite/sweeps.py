@@ -42,12 +42,19 @@ def objective_direction(metric: str) -> str:
     return "minimize" if metric_mode(str(metric)) == "min" else "maximize"
 
 
+def runs_validation(validation: Any) -> bool:
+    """Whether a run with this ``Validation`` callback (or None) validates during training: what ``objective`` and
+    ``evaluate_checkpoint=best`` both need before training starts. (Kept here, free of Lightning imports: the CLI
+    imports this module before it quiets Lightning's logging.)"""
+    return validation is not None and bool(validation.every)
+
+
 def check_objective(metric: Any, validation: Any, val_every: Any) -> None:
     """Before training: ``objective`` must name a ``val/*`` metric and the run must validate."""
     if not isinstance(metric, str) or not metric.startswith("val/"):
         raise ConfigError(f"objective must name an in-training validation metric (val/psnr_gt, val/accuracy_target, "
                           f"val/fid_classifier …) or be null, got {metric!r}.")
-    if validation is None or not validation.every:
+    if not runs_validation(validation):
         raise ConfigError(f"objective={metric} needs the in-training validation: keep callbacks.validation and set "
                           f"val_every to a positive number of iterations (got {val_every}).")
 

@@ -24,7 +24,7 @@ from suite.errors import ConfigError, SuiteError
 from suite.memory import check_memory
 from suite.speed import FastPaths
 from suite.strategy import settings_for_this_machine
-from suite.sweeps import check_objective, objective_value
+from suite.sweeps import check_objective, objective_value, runs_validation
 
 log = logging.getLogger(__name__)
 EVALUATE_CHECKPOINTS = ("last", "best")  # what `evaluate_after` scores (conf/train.yaml evaluate_checkpoint)
@@ -184,8 +184,8 @@ def check_evaluate_checkpoint(which: Any, checkpoint: Any, validation: Any, val_
     validation to rank by (without ``evaluate_after`` nothing is scored, so a recipe's ``best`` does not bind)."""
     if which not in EVALUATE_CHECKPOINTS:
         raise ConfigError(f"evaluate_checkpoint must be one of {', '.join(EVALUATE_CHECKPOINTS)}, got {which!r}.")
-    if evaluate_after and which == "best" and (validation is None or not validation.every or checkpoint is None
-                            or not checkpoint.save_top_k):
+    if evaluate_after and which == "best" and (not runs_validation(validation) or checkpoint is None
+                                               or not checkpoint.save_top_k):
         raise ConfigError(
             "evaluate_checkpoint=best scores the best checkpoint by the in-training validation: keep callbacks.validation "
             f"and callbacks.checkpoint (save_top_k ≥ 1) and set val_every > 0 (got {val_every}), or use evaluate_checkpoint=last."
