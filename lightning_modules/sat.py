@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -73,7 +74,8 @@ class AdaptiveWeightInduction:
     - the smoothed loss s ← β·s + (1−β)·ℓ (s = ℓ at the first update after a restart; β = ``smoothing``);
     - once s crosses ``threshold`` (``stop_when=below``: s < threshold; ``above``: s > threshold) λ holds until
       the next ``restart``;
-    - otherwise every ``every``-th update raises λ by ``step`` (capped at ``max_value`` when set);
+    - otherwise every ``every``-th update raises λ by ``step`` (capped at ``max_value`` when set: one cap for every
+      phase, or a mapping from phase name — g0, attention, joint — to that phase's cap, ``None`` for none);
     - the guard: the hold test waits until λ has been raised ``min_increments`` times since the restart, so λ
       cannot stay at ``start`` (0) when the loss is already below the threshold at the first update
       **[inferred: 1]**; ``min_increments=0`` is the unguarded rule.
@@ -95,7 +97,7 @@ class AdaptiveWeightInduction:
         threshold: float = 1.0,
         smoothing: float = 0.9,
         stop_when: str = "below",
-        max_value: float | None = None,
+        max_value: float | Mapping[str, float | None] | None = None,
         fixed: float = 1.0,
         min_increments: int = 1,
     ) -> None:
@@ -109,7 +111,7 @@ class AdaptiveWeightInduction:
             )
         self.mode, self.start, self.step, self.every = mode, float(start), float(step), int(every)
         self.threshold, self.smoothing, self.stop_when = float(threshold), float(smoothing), stop_when
-        self.max_value = None if max_value is None else float(max_value)
+        self.max_values = self._caps(max_value)
         self.fixed = float(fixed)
         if isinstance(min_increments, bool) or not isinstance(min_increments, int) or min_increments < 0:
             raise ConfigError(f"method.induction.min_increments must be an integer ≥ 0, got {min_increments!r}.")
@@ -117,6 +119,26 @@ class AdaptiveWeightInduction:
         self.phase: int | None = None
         self._state: dict[str, torch.Tensor] = {}
         self.restart()
+
+    @staticmethod
+    def _caps(max_value: float | Mapping[str, float | None] | None) -> dict[int | None, float | None]:
+        """λ's cap per phase number (``None``: before any restart names a phase), from one cap or a mapping."""
+        if not isinstance(max_value, Mapping):
+            cap = None if max_value is None else float(max_value)
+            return dict.fromkeys([None, *PHASES], cap)
+        unknown = sorted(set(map(str, max_value)) - set(PHASES.values()))
+        if unknown:
+            raise ConfigError(
+                f"method.induction.max_value maps phase names to caps; unknown phase {', '.join(unknown)} "
+                f"(expected {', '.join(PHASES.values())})."
+            )
+        caps = {phase: max_value.get(name) for phase, name in PHASES.items()}
+        return {None: None, **{phase: None if cap is None else float(cap) for phase, cap in caps.items()}}
+
+    @property
+    def max_value(self) -> float | None:
+        """λ's cap in the current phase (``None``: uncapped)."""
+        return self.max_values.get(self.phase)
 
     def _set(self, device: torch.device | None = None, *, value: float, smoothed: float | None, holding: bool,
              count: int, increments: int) -> None:

@@ -87,6 +87,22 @@ def test_induction_restart_state_dict_fixed_mode_cap_and_direction():
         AdaptiveWeightInduction(mode="sometimes")
 
 
+def test_induction_caps_lambda_per_phase_when_given_a_mapping():
+    ind = AdaptiveWeightInduction(step=1.0, every=1, threshold=0.1, smoothing=0.0,
+                                  max_value={"g0": None, "attention": 2.0})
+    ind.restart(phase=1)
+    assert [float(ind.update(1.0)) for _ in range(5)] == [1.0, 2.0, 3.0, 4.0, 5.0]  # phase 1: uncapped
+    ind.restart(phase=2)
+    assert [float(ind.update(1.0)) for _ in range(4)] == [1.0, 2.0, 2.0, 2.0]  # phase 2: capped at 2
+    with pytest.raises(ConfigError, match="unknown phase G_attn"):
+        AdaptiveWeightInduction(max_value={"G_attn": 1.0})
+    m = make("method.induction.max_value={g0:3.0,attention:0.5}", "method.induction.step=1.0",
+             "method.induction.every=1", "method.induction.threshold=-1.0")  # the loss never sinks: λ always rises
+    attach_trainer(m)
+    lams = [float(iterate(m)["schedule/lambda"]) for _ in range(4)]  # phases 1, 1, 2, 2 (the λ each step used)
+    assert lams == [0.0, 1.0, 0.0, 0.5]
+
+
 # --------------------------------------------------------------------------------------------- phases
 def test_phases_follow_the_iteration_counter():
     m = make("method.phases.g0=3", "method.phases.attention=2")
