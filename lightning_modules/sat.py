@@ -122,18 +122,20 @@ class AdaptiveWeightInduction:
 
     @staticmethod
     def _caps(max_value: float | Mapping[str, float | None] | None) -> dict[int | None, float | None]:
-        """λ's cap per phase number (``None``: before any restart names a phase), from one cap or a mapping."""
+        """λ's cap per phase number, from one cap (for every phase, and before a restart names one) or a mapping from
+        phase name to cap (uncapped before a restart names a phase)."""
+        def as_cap(value: float | None) -> float | None:
+            return None if value is None else float(value)
+
         if not isinstance(max_value, Mapping):
-            cap = None if max_value is None else float(max_value)
-            return dict.fromkeys([None, *PHASES], cap)
+            return dict.fromkeys([None, *PHASES], as_cap(max_value))
         unknown = sorted(set(map(str, max_value)) - set(PHASES.values()))
         if unknown:
             raise ConfigError(
                 f"method.induction.max_value maps phase names to caps; unknown phase {', '.join(unknown)} "
                 f"(expected {', '.join(PHASES.values())})."
             )
-        caps = {phase: max_value.get(name) for phase, name in PHASES.items()}
-        return {None: None, **{phase: None if cap is None else float(cap) for phase, cap in caps.items()}}
+        return {None: None, **{phase: as_cap(max_value.get(name)) for phase, name in PHASES.items()}}
 
     @property
     def max_value(self) -> float | None:
